@@ -1,0 +1,306 @@
+"""Phoneme → Oculus viseme mapping for IPA (espeak-ng and Piper), ARPAbet and flite phones.
+
+TTS engines report phonemes in different alphabets and granularities: espeak-ng gives one
+event per phoneme with stress and length marks attached (``ˈaɪ``), Piper one token per
+code point (``t`` ``ʃ`` ``ˈ`` ``ɔ`` ``ː``), flite lowercase ARPAbet. Everything is reduced
+here to timed viseme spans, so the animator never sees an alphabet.
+
+The base IPA table follows the Oculus viseme reference (PROTOCOLS.md §7); per-language
+overrides fix the symbols whose lip shape differs by language (French /ɔ/ rounds, English
+/ɔː/ as in "bought" opens).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+#: Marks that carry no mouth shape of their own: stress, length, tone, syllable marks.
+_PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷ")
+_STRESS = set("ˈˌ")
+_LENGTH = set("ːˑ")
+#: Tokens that mean a pause or an utterance boundary.
+_SILENCE = {"", " ", "_", "^", "$", "#", "sil", "sp", "spn", "pau", "h#", ",", ".", "!", "?",
+            ";", ":", "…", "—", "-", "|", "‖", "¡", "¿", "\"", "«", "»"}
+
+#: Two-symbol consonants read as one: affricates. Longest first.
+_AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ", "dð")
+
+#: Glottals take the mouth shape of their neighbours instead of one of their own.
+TRANSPARENT = frozenset("hɦʔ")
+
+IPA_VISEMES: dict[str, str] = {
+    # bilabials
+    "p": "PP", "b": "PP", "m": "PP", "ɓ": "PP", "ʙ": "PP", "ɸ": "PP", "β": "PP",
+    # labiodentals
+    "f": "FF", "v": "FF", "ʋ": "FF", "ɱ": "FF", "pf": "FF",
+    # dentals
+    "θ": "TH", "ð": "TH", "tθ": "TH", "dð": "TH",
+    # alveolar stops and taps
+    "t": "DD", "d": "DD", "ɾ": "DD", "ʈ": "DD", "ɖ": "DD", "ɗ": "DD", "ɽ": "DD",
+    # velars, uvulars, pharyngeals
+    "k": "kk", "g": "kk", "ɡ": "kk", "ŋ": "kk", "x": "kk", "ɣ": "kk", "q": "kk", "ɢ": "kk",
+    "χ": "kk", "ʁ": "kk", "ħ": "kk", "ʕ": "kk", "c": "kk", "ɟ": "kk", "ɰ": "kk",
+    # post-alveolars, alveolo-palatals, retroflex sibilants
+    "tʃ": "CH", "dʒ": "CH", "ʃ": "CH", "ʒ": "CH", "tɕ": "CH", "dʑ": "CH", "ɕ": "CH",
+    "ʑ": "CH", "ʂ": "CH", "ʐ": "CH", "tʂ": "CH", "dʐ": "CH", "ç": "CH", "ʝ": "CH",
+    # alveolar sibilants
+    "s": "SS", "z": "SS", "ts": "SS", "dz": "SS", "ɬ": "SS", "ɮ": "SS",
+    # nasals and laterals
+    "n": "nn", "l": "nn", "ɲ": "nn", "ɳ": "nn", "ɭ": "nn", "ʎ": "nn", "ɫ": "nn", "ɴ": "nn",
+    "ɺ": "nn",
+    # rhotics
+    "r": "RR", "ɹ": "RR", "ɻ": "RR", "ʀ": "RR", "ɚ": "RR", "ɝ": "RR", "ɜ": "RR",
+    # open vowels
+    "a": "aa", "ɑ": "aa", "ɒ": "aa", "ä": "aa", "ɶ": "aa",
+    # mid front and central vowels
+    "e": "E", "ɛ": "E", "æ": "E", "ə": "E", "ʌ": "E", "ɐ": "E", "ɘ": "E", "ɞ": "E",
+    # close front vowels and glides
+    "i": "ih", "ɪ": "ih", "j": "ih", "ɨ": "ih", "ɤ": "ih", "ᵻ": "ih",
+    # rounded mid vowels
+    "o": "oh", "ɔ": "oh", "ʊ": "oh", "ø": "oh", "œ": "oh", "ɵ": "oh",
+    # rounded close vowels and labial glides
+    "u": "ou", "w": "ou", "ʍ": "ou", "ɥ": "ou", "y": "ou", "ʏ": "ou", "ɯ": "ou", "ʉ": "ou",
+}
+
+#: Per-language differences from the base table (keys: espeak-ng language codes, prefix match).
+LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
+    # English "bought", "thought": /ɔː/ is the open AO of ARPAbet, not a rounded mid vowel.
+    "en": {"ɔ": "aa", "ɜ": "RR", "ɐ": "E"},
+    # German vocalic r (besser) opens like /a/; ɐ is not a schwa there.
+    "de": {"ɐ": "aa"},
+    # Mandarin: espeak writes the velar fricative as χ; retroflex ɻ (日) is a rhotic.
+    "cmn": {"ɻ": "RR"},
+    "zh": {"ɻ": "RR"},
+    # Japanese /ɯ/ is compressed, closer to a neutral "u" than a pucker.
+    "ja": {"ɯ": "ou"},
+    # French /ʁ/ is uvular and leaves the lips free; the vowel around it shapes them.
+    "fr": {"ʁ": "kk"},
+    # Spanish intervocalic /β/ almost closes the lips.
+    "es": {"β": "PP"},
+}
+
+#: ARPAbet (CMUdict, stress digits ignored) → viseme, from PROTOCOLS.md §7.
+ARPABET_VISEMES: dict[str, str] = {
+    "AA": "aa", "AE": "E", "AH": "E", "AX": "E", "AO": "aa", "AW": "oh", "AY": "aa",
+    "B": "PP", "CH": "CH", "D": "DD", "DH": "TH", "EH": "E", "ER": "RR", "AXR": "RR",
+    "EY": "E", "F": "FF", "G": "kk", "HH": "E", "IH": "ih", "IY": "ih", "JH": "CH",
+    "K": "kk", "L": "nn", "M": "PP", "N": "nn", "NG": "kk", "OW": "oh", "OY": "oh",
+    "P": "PP", "R": "RR", "S": "SS", "SH": "CH", "T": "DD", "TH": "TH", "UH": "oh",
+    "UW": "ou", "V": "FF", "W": "ou", "Y": "ih", "Z": "SS", "ZH": "CH",
+    "IX": "ih", "UX": "ou", "DX": "DD", "EL": "nn", "EM": "PP", "EN": "nn", "NX": "nn",
+    "Q": "sil", "SIL": "sil", "SP": "sil", "SPN": "sil", "PAU": "sil", "H#": "sil",
+}
+
+#: ARPAbet diphthongs whose second target visibly changes the mouth.
+_ARPABET_GLIDES: dict[str, tuple[str, str]] = {
+    "AW": ("aa", "ou"), "AY": ("aa", "ih"), "OY": ("oh", "ih"), "EY": ("E", "ih"),
+    "OW": ("oh", "ou"),
+}
+
+BILABIAL_VISEME = "PP"
+#: Fraction of a diphthong's duration spent on its first target.
+_DIPHTHONG_FIRST = 0.55
+
+
+@dataclass(frozen=True, slots=True)
+class PhonemeSpan:
+    """A phoneme with its time in seconds, as a TTS engine reports it."""
+
+    phoneme: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class VisemeSpan:
+    """A viseme target held from ``start`` to ``end`` (seconds).
+
+    ``closure`` marks bilabial stops and nasals, whose lips must meet however short they are.
+    """
+
+    viseme: str
+    start: float
+    end: float
+    phoneme: str = ""
+    closure: bool = False
+
+    @property
+    def center(self) -> float:
+        return 0.5 * (self.start + self.end)
+
+
+class UnknownPhonemeError(ValueError):
+    """A phoneme symbol no table covers (only raised in strict mode)."""
+
+
+def _strip_marks(symbol: str) -> str:
+    """Drop stress, length, tone and combining diacritics (nasal tilde, breve...)."""
+    decomposed = unicodedata.normalize("NFD", symbol)
+    return "".join(
+        ch for ch in decomposed if ch not in _PROSODIC and unicodedata.category(ch) != "Mn"
+    )
+
+
+def _table_for(lang: str | None) -> dict[str, str]:
+    if not lang:
+        return IPA_VISEMES
+    code = lang.lower().replace("_", "-")
+    for key, overrides in LANGUAGE_OVERRIDES.items():
+        if code == key or code.startswith(key + "-"):
+            return {**IPA_VISEMES, **overrides}
+    return IPA_VISEMES
+
+
+def _split_symbols(core: str) -> list[str]:
+    """Split a mark-free IPA string into phoneme symbols, affricates kept whole.
+
+    espeak-ng writes aspiration as a trailing ``h`` (Mandarin ``tɕh``); it is dropped,
+    because aspiration does not change the lips.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(core):
+        pair = core[i:i + 2]
+        if pair in _AFFRICATES:
+            out.append(pair)
+            i += 2
+            continue
+        ch = core[i]
+        if ch == "h" and out and out[-1] not in _VOWELS:
+            i += 1  # aspiration
+            continue
+        out.append(ch)
+        i += 1
+    return out
+
+
+_VOWELS = frozenset(
+    k for k, v in IPA_VISEMES.items() if v in {"aa", "E", "ih", "oh", "ou"} and k not in "jwʍɥ"
+)
+
+
+def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False) -> list[str]:
+    """Visemes for one IPA phoneme as a TTS engine names it (``ˈaɪ`` → ``["aa", "ih"]``).
+
+    An empty list means the symbol is transparent (a glottal): it takes its neighbours' shape.
+    Silence and pauses give ``["sil"]``. Unknown symbols give ``["sil"]`` unless ``strict``.
+    """
+    if symbol.strip() in _SILENCE or all(ch in _PROSODIC for ch in symbol):
+        return ["sil"]
+    if symbol.startswith("(") and symbol.endswith(")"):
+        return []  # espeak-ng's language-switch marker, e.g. "(en)"
+    table = _table_for(lang)
+    core = _strip_marks(symbol)
+    if not core:
+        return ["sil"]
+    visemes: list[str] = []
+    for sym in _split_symbols(core):
+        if sym in TRANSPARENT:
+            continue
+        vis = table.get(sym)
+        if vis is None:
+            if strict:
+                raise UnknownPhonemeError(f"no viseme for {sym!r} (in {symbol!r}, lang={lang})")
+            vis = "sil"
+        if not visemes or visemes[-1] != vis:
+            visemes.append(vis)
+    return visemes
+
+
+def arpabet_visemes(symbol: str, strict: bool = False) -> list[str]:
+    """Visemes for an ARPAbet or flite phone (``AY1`` → ``["aa", "ih"]``, ``pau`` → sil)."""
+    core = re.sub(r"\d", "", symbol.strip()).upper()
+    if not core:
+        return ["sil"]
+    if core in _ARPABET_GLIDES:
+        return list(_ARPABET_GLIDES[core])
+    if core == "HH":
+        return []
+    vis = ARPABET_VISEMES.get(core)
+    if vis is None:
+        if strict:
+            raise UnknownPhonemeError(f"no viseme for ARPAbet {symbol!r}")
+        return ["sil"]
+    return [vis]
+
+
+def merge_codepoint_tokens(spans: Sequence[PhonemeSpan]) -> list[PhonemeSpan]:
+    """Re-join Piper's per-code-point tokens into phonemes.
+
+    Piper aligns every code point, so a stress mark owns time before its vowel and a length
+    mark time after it. Stress time goes to the next phoneme, length and combining marks to
+    the previous one, and ``t`` + ``ʃ`` become one affricate. A word-boundary space splits
+    its time between its neighbours: in connected speech the mouth doesn't rest between words.
+    """
+    out: list[PhonemeSpan] = []
+    pending_start: float | None = None  # start time carried by stress marks / spaces
+    for span in spans:
+        ph = span.phoneme
+        start = span.start if pending_start is None else pending_start
+        if ph and all(c in _STRESS for c in ph):
+            pending_start = start
+            continue
+        if ph and out and (all(c in _LENGTH for c in ph) or _is_combining(ph)):
+            prev = out[-1]
+            out[-1] = PhonemeSpan(prev.phoneme + ph, prev.start, span.end)
+            pending_start = None
+            continue
+        if ph == " ":
+            mid = 0.5 * (start + span.end)
+            if out and out[-1].phoneme.strip() not in _SILENCE:
+                prev = out[-1]
+                out[-1] = PhonemeSpan(prev.phoneme, prev.start, mid)
+                pending_start = mid
+            else:
+                pending_start = start
+            continue
+        if out and (out[-1].phoneme + ph) in _AFFRICATES and pending_start is None:
+            prev = out[-1]
+            out[-1] = PhonemeSpan(prev.phoneme + ph, prev.start, span.end)
+            continue
+        out.append(PhonemeSpan(ph, start, span.end))
+        pending_start = None
+    return out
+
+
+def _is_combining(text: str) -> bool:
+    return all(unicodedata.category(c) == "Mn" for c in text)
+
+
+def to_viseme_spans(
+    spans: Iterable[PhonemeSpan], alphabet: str = "ipa", lang: str | None = None
+) -> list[VisemeSpan]:
+    """Timed phonemes → timed visemes: diphthongs split, glottals absorbed by neighbours."""
+    out: list[VisemeSpan] = []
+    carry_start: float | None = None
+    for span in spans:
+        if span.end <= span.start:
+            continue
+        if alphabet == "arpabet":
+            visemes = arpabet_visemes(span.phoneme)
+        else:
+            visemes = ipa_visemes(span.phoneme, lang)
+        start = span.start if carry_start is None else carry_start
+        if not visemes:  # transparent glottal: its time belongs to the next phoneme
+            carry_start = start
+            continue
+        carry_start = None
+        out.extend(_split_span(span.phoneme, visemes, start, span.end))
+    return out
+
+
+def _split_span(phoneme: str, visemes: list[str], start: float, end: float) -> list[VisemeSpan]:
+    if len(visemes) == 1:
+        vis = visemes[0]
+        return [VisemeSpan(vis, start, end, phoneme, vis == BILABIAL_VISEME)]
+    dur = end - start
+    first_end = start + dur * _DIPHTHONG_FIRST
+    rest = (end - first_end) / (len(visemes) - 1)
+    bounds = [start, first_end] + [first_end + rest * (i + 1) for i in range(len(visemes) - 1)]
+    return [
+        VisemeSpan(v, bounds[i], bounds[i + 1], phoneme, v == BILABIAL_VISEME)
+        for i, v in enumerate(visemes)
+    ]

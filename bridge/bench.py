@@ -1,0 +1,118 @@
+"""``talkbridge bench``: latency and throughput, measured side by side in one run.
+
+Wall-clock numbers on a shared machine are noisy, so each figure is a median over several
+runs, and the animators are compared as ratios measured in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import msgpack
+import numpy as np
+
+from blendshape import procedural
+from blendshape.animator import SpeechAnimator
+from blendshape.phonemes import to_viseme_spans
+
+TWO_SENTENCES = "Papa bought a big blue boat. It sails across the bay every morning."
+
+
+def _median_ms(values: list[float]) -> float:
+    return round(1000.0 * statistics.median(values), 1)
+
+
+def _p90_ms(values: list[float]) -> float:
+    return round(1000.0 * float(np.percentile(values, 90)), 1)
+
+
+def energy_jaw(pcm: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
+    """The baseline many lip-sync plugins ship: jawOpen = loudness, nothing else."""
+    return procedural.loudness(pcm, rate, times)
+
+
+def _animator_rtf(tts, runs: int) -> dict[str, float]:
+    provider, voice = tts.resolve()
+    chunks = list(provider.synthesize(TWO_SENTENCES, voice))
+    duration = sum(c.duration for c in chunks)
+    times_proc: list[float] = []
+    times_energy: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        animator = SpeechAnimator(fps=60)
+        for c in chunks:
+            animator.add(c.pcm, c.rate, c.phonemes, c.lang)
+        times_proc.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for c in chunks:
+            energy_jaw(c.pcm, c.rate, np.arange(0, c.duration, 1 / 60))
+        times_energy.append(time.perf_counter() - start)
+    tts_times = []
+    for _ in range(max(3, runs // 3)):
+        start = time.perf_counter()
+        for _c in provider.synthesize(TWO_SENTENCES, voice):
+            pass
+        tts_times.append(time.perf_counter() - start)
+    spans = sum(len(to_viseme_spans(c.phonemes, lang=c.lang)) for c in chunks)
+    return {
+        "speech_seconds": round(duration, 3),
+        "viseme_spans": spans,
+        "procedural_rtf": round(statistics.median(times_proc) / duration, 5),
+        "energy_baseline_rtf": round(statistics.median(times_energy) / duration, 5),
+        "procedural_vs_energy_cost_ratio": round(statistics.median(times_proc)
+                                                 / max(statistics.median(times_energy), 1e-9), 1),
+        "tts_piper_rtf": round(statistics.median(tts_times) / duration, 4),
+    }
+
+
+async def _latency(runs: int) -> dict[str, float]:
+    from websockets.asyncio.client import connect
+
+    from .server import Server, ServerConfig
+
+    server = Server(ServerConfig(port=0))
+    await server.start()
+    first_audio: list[float] = []
+    first_curves: list[float] = []
+    try:
+        url = f"ws://127.0.0.1:{server.port}/v1/stream"
+        for i in range(runs):
+            async with connect(url, compression=None) as ws:
+                await ws.send(msgpack.packb({"type": "hello", "protocol": 1, "client": "bench"}))
+                msgpack.unpackb(await ws.recv())
+                start = time.perf_counter()
+                await ws.send(msgpack.packb({"type": "say", "id": f"b{i}", "text": TWO_SENTENCES}))
+                audio_at = curves_at = None
+                while audio_at is None or curves_at is None:
+                    msg = msgpack.unpackb(await ws.recv())
+                    if msg.get("id") != f"b{i}":
+                        continue
+                    now = time.perf_counter() - start
+                    if msg["type"] == "audio" and audio_at is None:
+                        audio_at = now
+                    elif msg["type"] == "curves" and curves_at is None:
+                        curves_at = now
+                first_audio.append(audio_at)
+                first_curves.append(curves_at)
+                await ws.send(msgpack.packb({"type": "interrupt"}))
+    finally:
+        await server.stop()
+    return {
+        "say_to_first_audio_ms_p50": _median_ms(first_audio),
+        "say_to_first_audio_ms_p90": _p90_ms(first_audio),
+        "say_to_first_curves_ms_p50": _median_ms(first_curves),
+        "say_to_first_curves_ms_p90": _p90_ms(first_curves),
+        "latency_runs": runs,
+    }
+
+
+def run_bench(runs: int = 10) -> dict[str, float]:
+    from .server import default_registry
+
+    report: dict[str, float] = {}
+    report.update(asyncio.run(_latency(runs)))
+    report.update(_animator_rtf(default_registry(), runs))
+    report["procedural_lookahead_ms"] = "whole sentence (phoneme timings from TTS)"  # type: ignore[assignment]
+    return report

@@ -1,0 +1,179 @@
+"""``talkbridge`` command line (DESIGN §4)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .protocol.errors import TalkbridgeError
+
+log = logging.getLogger("talkbridge")
+
+
+def _positive_fps(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 240:
+        raise argparse.ArgumentTypeError("fps must be between 1 and 240")
+    return value
+
+
+def _emotion(text: str | None) -> str | dict[str, float] | None:
+    """``happy`` or ``happy=0.7,surprised=0.3``."""
+    if not text or "=" not in text:
+        return text
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        mix[name.strip()] = float(weight)
+    return mix
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talkbridge", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (WebSocket + msgpack)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8765)")
+    serve.add_argument("--config", type=Path, help="TOML config file")
+    serve.add_argument("--token", help="require this token in hello")
+
+    say = sub.add_parser("say", help="speak a text to files: .wav, .json, .csv")
+    say.add_argument("text")
+    say.add_argument("--voice", help="voice id (see `talkbridge voices`)")
+    say.add_argument("--lang", help="language, e.g. en, de, cmn; picks a voice")
+    say.add_argument("--fps", type=_positive_fps, default=60)
+    say.add_argument("--emotion", help="e.g. happy, or happy=0.6,surprised=0.4")
+    say.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
+    say.add_argument("-o", "--output", action="append", required=True, type=Path,
+                     help="output file; repeat for several (.wav, .json, .csv)")
+
+    voices = sub.add_parser("voices", help="list the voices of each TTS provider")
+    voices.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="performance benchmark")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--runs", type=int, default=10)
+    return parser
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from blendshape import export
+
+    from .render import render, write_wav
+    from .server import default_registry
+
+    outputs: list[Path] = args.output
+    for path in outputs:
+        if path.suffix.lower() != ".wav" and path.suffix.lower() not in export.SUPPORTED_EXTENSIONS:
+            supported = ", ".join((".wav",) + tuple(export.SUPPORTED_EXTENSIONS))
+            raise SystemExit(f"talkbridge say: cannot write {path}: use one of {supported}")
+    result = render(default_registry(), args.text, voice=args.voice, lang=args.lang,
+                    fps=args.fps, emotion=_emotion(args.emotion), seed=args.seed)
+    for path in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".wav":
+            write_wav(str(path), result.pcm, result.rate)
+        else:
+            export.write_curves(path, result.frames, result.fps, duration=result.duration)
+        print(f"wrote {path}")
+    print(f"{result.duration:.2f} s of speech, {len(result.frames)} frames at {result.fps} fps, "
+          f"voice {result.voice}")
+    return 0
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    from .server import default_registry
+
+    registry = default_registry()
+    voices = registry.voices()
+    if args.json:
+        print(json.dumps([{"id": v.id, "provider": v.provider, "name": v.name, "lang": v.lang,
+                           "aliases": list(v.aliases)} for v in voices], indent=1))
+        return 0
+    for provider in sorted({v.provider for v in voices}, key=lambda p: p != "piper"):
+        mine = [v for v in voices if v.provider == provider]
+        print(f"{provider} ({len(mine)} voices)")
+        for v in mine:
+            default = "  (default)" if v.id == registry.default_voice else ""
+            alias = f"  aliases: {', '.join(v.aliases)}" if v.aliases else ""
+            print(f"  {v.id:32s} {v.lang:10s}{alias}{default}")
+    return 0
+
+
+def _load_config(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    import tomllib
+
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import Server, ServerConfig
+    from .session import SessionConfig
+
+    conf = _load_config(args.config)
+    server_conf = conf.get("server", {})
+    session_conf = conf.get("session", {})
+    token = args.token or server_conf.get("token")
+    config = ServerConfig(
+        host=args.host or server_conf.get("host", "127.0.0.1"),
+        port=args.port if args.port is not None else int(server_conf.get("port", 8765)),
+        session=SessionConfig(token=token, **{k: v for k, v in session_conf.items()
+                                                 if k in SessionConfig.__dataclass_fields__
+                                                 and k != "token"}),
+    )
+    return asyncio.run(_serve(Server(config)))
+
+
+async def _serve(server) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    print(f"talkbridge serving ws://{server.config.host}:{server.port}/v1/stream "
+          f"(health: http://{server.config.host}:{server.port}/healthz)", flush=True)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    report = run_bench(runs=args.runs)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for key, value in report.items():
+            print(f"{key:40s} {value}")
+    return 0
+
+
+COMMANDS = {"say": cmd_say, "voices": cmd_voices, "serve": cmd_serve, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (TalkbridgeError, LookupError, ValueError) as exc:
+        print(f"talkbridge {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

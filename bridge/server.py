@@ -1,0 +1,114 @@
+"""The process that hosts many sessions: providers loaded once, one WebSocket port.
+
+Providers (TTS models) are shared by all sessions and loaded before the port opens, so the
+first ``say`` costs no model load. Shutdown closes every connection with 1001 (going away)
+after stopping its utterances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import partial
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import serve
+
+from .protocol.codec import MAX_MESSAGE_BYTES
+from .session import SERVER_NAME, Send, Session, SessionConfig
+from .speech.tts.base import TTSError
+from .speech.tts.registry import TTSRegistry
+from .transports import websocket
+
+log = logging.getLogger(__name__)
+
+
+def default_registry() -> TTSRegistry:
+    """The embedded voices: Piper (default) and espeak-ng."""
+    from .speech.tts.espeak import EspeakTTS
+    from .speech.tts.piper import PiperTTS
+
+    return TTSRegistry([PiperTTS(), EspeakTTS()])
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    session: SessionConfig = field(default_factory=SessionConfig)
+    warm_up: bool = True
+
+
+class Server:
+    """Owns the listening socket, the shared providers and the live sessions."""
+
+    version = SERVER_NAME
+
+    def __init__(self, config: ServerConfig | None = None, tts: TTSRegistry | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.tts = tts or default_registry()
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tts")
+        self._sessions: dict[str, Session] = {}
+        self._ws: WsServer | None = None
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def port(self) -> int:
+        assert self._ws is not None, "server not started"
+        return self._ws.sockets[0].getsockname()[1]
+
+    def new_session(self, send: Send) -> Session:
+        session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
+                          config=self.config.session, executor=self.executor,
+                          seed=secrets.randbits(32))
+        self._sessions[session.id] = session
+        return session
+
+    def forget_session(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)
+
+    async def start(self) -> None:
+        if self.config.warm_up:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._warm_up)
+        self._ws = await serve(
+            partial(websocket.serve_connection, self), self.config.host, self.config.port,
+            process_request=partial(websocket.process_request, self),
+            max_size=self.config.max_message_bytes, compression=None,
+            server_header=SERVER_NAME,
+        )
+        log.info("talkbridge listening on ws://%s:%d%s", self.config.host, self.port,
+                 websocket.STREAM_PATH)
+
+    def _warm_up(self) -> None:
+        """Load the default voice and run it once; a failure is logged, not fatal."""
+        try:
+            provider, voice = self.tts.resolve()
+            for _ in provider.synthesize("Hello.", voice):
+                pass
+        except (TTSError, LookupError) as exc:
+            log.warning("warm-up failed: %s", exc)
+
+    async def stop(self) -> None:
+        """Stop utterances, close every connection (1001), release the port."""
+        for session in list(self._sessions.values()):
+            await session.close()
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> "Server":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

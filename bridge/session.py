@@ -1,0 +1,294 @@
+"""One client's conversation: hello, utterances streamed on their audio clock, idle life.
+
+The transport hands decoded messages to :meth:`Session.handle` and gives the session a
+``send`` coroutine; nothing here touches sockets. Time comes from an injected clock and
+sleep, so pacing is tested on a virtual clock.
+
+Utterances run one at a time, in the order their ``say`` arrived. Audio and curves are sent
+at most ``lead`` seconds ahead of real time: enough for the client's jitter buffer, little
+enough that an interrupt stops speech within one chunk and a long text never piles up in
+memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import itertools
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterator
+
+import numpy as np
+
+from blendshape import rig
+from blendshape.animator import SpeechAnimator
+from blendshape.layers import LifeLayer, UnknownEmotionError, emotion_vector, idle_frames
+
+from .protocol import codec
+from .protocol import errors as err
+from .protocol import messages as m
+from .speech.tts.base import SpeechChunk, TTSError
+from .speech.tts.registry import TTSRegistry, VoiceNotFound
+from .streaming import UtteranceChunker, frames_per_chunk
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "talkbridge/0.1.0"
+Send = Callable[[m.ServerMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Per-server policy every session follows."""
+
+    token: str | None = None
+    lead: float = 0.5               # seconds of audio sent ahead of real time
+    chunk_seconds: float = 0.05     # span of one audio+curves pair
+    max_text_chars: int = 5000
+    max_queue: int = 8
+    idle: bool = True
+
+
+@dataclass
+class _Utterance:
+    id: str
+    text: str
+    voice: str | None
+    lang: str | None
+    emotion: str | dict[str, float] | None
+    task: asyncio.Task[None] | None = None
+    stop: bool = False
+
+
+@dataclass
+class Session:
+    """Protocol state and utterance scheduling for one connection."""
+
+    id: str
+    send: Send
+    tts: TTSRegistry
+    config: SessionConfig = field(default_factory=SessionConfig)
+    executor: concurrent.futures.Executor | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    seed: int = 0
+
+    hello: m.Hello | None = field(default=None, init=False)
+    channels: tuple[str, ...] = field(default=(), init=False)
+    _columns: np.ndarray = field(init=False, repr=False)
+    _queue: deque[_Utterance] = field(default_factory=deque, init=False)
+    _current: _Utterance | None = field(default=None, init=False)
+    _worker: asyncio.Task[None] | None = field(default=None, init=False)
+    _idle_task: asyncio.Task[None] | None = field(default=None, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
+    _t0: float = field(default=0.0, init=False)
+    _life: LifeLayer = field(init=False, repr=False)
+    _idle_seq: int = field(default=0, init=False)
+    closed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._life = LifeLayer(seed=self.seed)
+
+    # ---- inbound ---------------------------------------------------------------------
+
+    async def handle(self, msg: m.ClientMessage) -> None:
+        """Act on one decoded message; raise a TalkbridgeError for the transport to report."""
+        if self.hello is None:
+            if not isinstance(msg, m.Hello):
+                raise err.HelloRequired(f"send hello first (got {msg.TYPE!r})")
+            await self._on_hello(msg)
+            return
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            raise err.Unsupported(f"{msg.TYPE!r} is not served by this server build yet")
+        await handler(self, msg)
+
+    async def _on_hello(self, msg: m.Hello) -> None:
+        if msg.protocol != 1:
+            raise err.UnsupportedProtocol(f"protocol {msg.protocol} is not supported; use 1")
+        token = self.config.token
+        if token is not None and not hmac.compare_digest((msg.token or "").encode(), token.encode()):
+            raise err.Unauthorized("missing or wrong token")
+        try:
+            channels = rig.resolve_channels(msg.channels)
+        except rig.UnknownChannelError as exc:
+            raise err.UnknownChannel(str(exc)) from None
+        self.hello, self.channels = msg, channels
+        self._columns = rig.column_indices(channels)
+        self._t0 = self.clock()
+        await self.send(m.Welcome(protocol=1, session=self.id, server=SERVER_NAME, fps=msg.fps,
+                                  channels=channels, audio_rate=msg.audio_rate,
+                                  encoding=msg.encoding))
+        self._worker = asyncio.create_task(self._run_queue(), name=f"{self.id}-utterances")
+        if self.config.idle:
+            self._idle_task = asyncio.create_task(self._run_idle(), name=f"{self.id}-idle")
+
+    async def _on_unexpected_hello(self, msg: m.Hello) -> None:
+        raise err.InvalidField("hello was already received on this connection", field="type")
+
+    async def _on_say(self, msg: m.Say) -> None:
+        text = msg.text.strip()
+        if not text:
+            raise err.EmptyText("say.text is empty")
+        if len(text) > self.config.max_text_chars:
+            raise err.TextTooLong(
+                f"say.text has {len(text)} characters; the limit is {self.config.max_text_chars}"
+            )
+        try:
+            self.tts.resolve(msg.voice, msg.lang)
+        except VoiceNotFound as exc:
+            raise err.UnknownVoice(str(exc)) from None
+        try:
+            emotion_vector(msg.emotion)
+        except UnknownEmotionError as exc:
+            raise err.UnknownEmotion(str(exc)) from None
+        if len(self._queue) >= self.config.max_queue:
+            raise err.QueueFull(f"{len(self._queue)} utterances are already waiting; interrupt or wait")
+        utt_id = msg.id or f"u{next(self._ids)}"
+        if utt_id == "idle" or any(u.id == utt_id for u in self._pending()):
+            raise err.DuplicateId(f"utterance id {utt_id!r} is already in use")
+        self._queue.append(_Utterance(utt_id, text, msg.voice, msg.lang, msg.emotion))
+        self._wake.set()
+
+    async def _on_interrupt(self, msg: m.Interrupt) -> None:
+        """Stop the current utterance (and, without an id, everything queued) at once."""
+        dropped = [u for u in self._queue if msg.id is None or u.id == msg.id]
+        for utt in dropped:
+            self._queue.remove(utt)
+        current = self._current
+        if current is not None and current.task is not None and msg.id in (None, current.id):
+            current.stop = True
+            current.task.cancel()
+            await asyncio.gather(current.task, return_exceptions=True)
+            await self.send(m.Clear(id=current.id))
+            await self.send(m.Utterance(id=current.id, state="end", source="say",
+                                        reason="interrupted"))
+        for utt in dropped:
+            await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="interrupted"))
+
+    async def _on_ping(self, msg: m.Ping) -> None:
+        await self.send(m.Pong(t=msg.t, server_t=self.clock() - self._t0))
+
+    async def _on_playback(self, msg: m.Playback) -> None:
+        log.debug("session %s playback %s %s %.3f", self.id, msg.id, msg.state, msg.position)
+
+    def _pending(self) -> list[_Utterance]:
+        return ([self._current] if self._current else []) + list(self._queue)
+
+    # ---- outbound --------------------------------------------------------------------
+
+    async def _run_queue(self) -> None:
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            utt = self._queue.popleft()
+            self._current = utt
+            utt.task = asyncio.create_task(self._speak(utt), name=f"{self.id}-{utt.id}")
+            await asyncio.gather(utt.task, return_exceptions=True)
+            self._current = None
+            self._wake.set()  # let the idle loop resume
+
+    async def _speak(self, utt: _Utterance) -> None:
+        """Synthesize sentence by sentence; send audio + curves paced ahead of real time."""
+        hello = self.hello
+        assert hello is not None
+        provider, voice = self.tts.resolve(utt.voice, utt.lang)
+        animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
+                                  life_offset=self.clock() - self._t0)
+        chunker = UtteranceChunker(hello.fps, hello.audio_rate,
+                                   frames_per_chunk(hello.fps, self.config.chunk_seconds))
+        await self.send(m.Utterance(id=utt.id, state="start", source="say", text=utt.text))
+        start_wall: list[float] = []
+        try:
+            iterator = iter(provider.synthesize(utt.text, voice))
+            while (chunk := await self._next_sentence(iterator, utt)) is not None:
+                seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet)
+                for wire in chunker.push(seg.pcm, seg.rate, seg.frames):
+                    await self._send_chunk(utt.id, wire, start_wall)
+            for wire in chunker.finish():
+                await self._send_chunk(utt.id, wire, start_wall)
+        except (TTSError, ValueError) as exc:
+            log.warning("session %s utterance %s: TTS failed: %s", self.id, utt.id, exc)
+            await self.send(err.error_message(err.ProviderError(f"speech synthesis failed: {exc}"),
+                                              ref=utt.id))
+            await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="error"))
+            return
+        await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="done"))
+
+    async def _next_sentence(self, iterator: Iterator[SpeechChunk],
+                             utt: _Utterance) -> SpeechChunk | None:
+        """Run the blocking provider for one sentence in the TTS worker pool."""
+        if utt.stop:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, next, iterator, None)
+
+    async def _send_chunk(self, utt_id: str, wire, start_wall: list[float]) -> None:
+        hello = self.hello
+        assert hello is not None
+        now = self.clock()
+        if not start_wall:
+            start_wall.append(now)
+        delay = wire.audio_t - self.config.lead - (now - start_wall[0])
+        if delay > 0:
+            await self.sleep(delay)
+        if len(wire.pcm):
+            await self.send(m.Audio(id=utt_id, seq=wire.audio_seq, t=wire.audio_t,
+                                    data=codec.encode_pcm16(wire.pcm)))
+        if len(wire.frames):
+            await self.send(self._curves(utt_id, wire.curves_seq, wire.curves_t, wire.frames))
+
+    def _curves(self, utt_id: str, seq: int, t: float, full: np.ndarray) -> m.Curves:
+        hello = self.hello
+        assert hello is not None
+        frames = full[:, self._columns]
+        return m.Curves(id=utt_id, seq=seq, t=t, fps=hello.fps, n=len(frames),
+                        data=codec.encode_curves(frames, hello.encoding))
+
+    async def _run_idle(self) -> None:
+        """Between utterances, keep the face alive: idle curves paced at fps in real time."""
+        hello = self.hello
+        assert hello is not None
+        n = frames_per_chunk(hello.fps, self.config.chunk_seconds)
+        while True:
+            if self._current is not None or self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            now = self.clock() - self._t0
+            first = math.ceil(now * hello.fps - 1e-9)
+            times = np.arange(first, first + n, dtype=np.float64) / hello.fps
+            full = idle_frames(self._life, times)
+            await self.send(self._curves("idle", self._idle_seq, times[0], full))
+            self._idle_seq += 1
+            next_t = (first + n) / hello.fps
+            await self.sleep(max(0.0, next_t - (self.clock() - self._t0)))
+
+    async def close(self) -> None:
+        """Stop everything this session runs; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        tasks = [t for t in (self._worker, self._idle_task) if t is not None]
+        if self._current is not None and self._current.task is not None:
+            self._current.stop = True
+            tasks.append(self._current.task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+_HANDLERS: dict[type, Callable[[Session, m.ClientMessage], Awaitable[None]]] = {
+    m.Hello: Session._on_unexpected_hello,  # type: ignore[dict-item]
+    m.Say: Session._on_say,  # type: ignore[dict-item]
+    m.Interrupt: Session._on_interrupt,  # type: ignore[dict-item]
+    m.Ping: Session._on_ping,  # type: ignore[dict-item]
+    m.Playback: Session._on_playback,  # type: ignore[dict-item]
+}

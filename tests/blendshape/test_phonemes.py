@@ -1,0 +1,86 @@
+"""Phoneme → viseme tables against what the real TTS engines emit."""
+
+from __future__ import annotations
+
+import pytest
+
+from blendshape import rig
+from blendshape.phonemes import (
+    ARPABET_VISEMES,
+    PhonemeSpan,
+    arpabet_visemes,
+    ipa_visemes,
+    merge_codepoint_tokens,
+    to_viseme_spans,
+)
+
+SAMPLES = {
+    "en-us": "Papa bought a big blue boat. The quick brown fox jumps over the lazy dog. "
+             "She measured the church judge's thin ring.",
+    "cmn": "你好，我们今天去北京。日出时，四十只小鸟在树上唱歌。",
+    "es": "Hola, ¿cómo estás? El perro corre rápido por la calle. Llueve mucho en junio.",
+    "de": "Guten Tag, schöne Grüße aus München. Pfeife zwei Zigaretten. Ich lache über Bücher.",
+    "fr-fr": "Bonjour, un bon vin blanc. Je suis heureux de voir le grand château rouge.",
+    "ja": "こんにちは、ありがとうございます。東京で寿司を食べました。",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SAMPLES))
+def test_every_espeak_phoneme_has_a_viseme(espeak, registry, lang):
+    _, voice = registry.resolve(voice=f"espeak:{lang}")
+    chunks = list(espeak.synthesize(SAMPLES[lang], voice))
+    symbols = {p.phoneme for c in chunks for p in c.phonemes}
+    assert len(symbols) > 10
+    for symbol in symbols:
+        ipa_visemes(symbol, lang, strict=True)  # raises on a gap in the table
+
+
+def test_every_piper_phoneme_has_a_viseme(piper):
+    voice = piper.voices()[0]
+    for chunk in piper.synthesize(SAMPLES["en-us"], voice):
+        for span in chunk.phonemes:
+            ipa_visemes(span.phoneme, "en-us", strict=True)
+
+
+@pytest.mark.parametrize("symbol,expected", [
+    ("p", ["PP"]), ("ˈb", ["PP"]), ("m", ["PP"]), ("f", ["FF"]), ("θ", ["TH"]), ("d", ["DD"]),
+    ("ɡ", ["kk"]), ("tʃ", ["CH"]), ("ʃ", ["CH"]), ("s", ["SS"]), ("n", ["nn"]), ("ɹ", ["RR"]),
+    ("ˈɑː", ["aa"]), ("ɛ", ["E"]), ("ɪ", ["ih"]), ("o", ["oh"]), ("uː", ["ou"]),
+    ("ˈaɪ", ["aa", "ih"]), ("aʊ", ["aa", "oh"]), ("tɕh", ["CH"]), ("ɔ̃", ["oh"]), ("h", []),
+    ("", ["sil"]), (" ", ["sil"]), (".", ["sil"]),
+])
+def test_ipa_symbols(symbol, expected):
+    assert ipa_visemes(symbol) == expected
+
+
+def test_language_overrides():
+    assert ipa_visemes("ɔː", "en-us") == ["aa"]  # "bought"
+    assert ipa_visemes("ɔ", "fr-fr") == ["oh"]   # "bonne"
+    assert ipa_visemes("ɐ", "de") == ["aa"]      # "besser"
+
+
+def test_arpabet_table_matches_protocols_doc():
+    assert arpabet_visemes("AY1") == ["aa", "ih"]
+    assert arpabet_visemes("pau") == ["sil"]
+    assert arpabet_visemes("hh") == []
+    for phone in ("P", "B", "M"):
+        assert arpabet_visemes(phone) == ["PP"]
+    assert set(ARPABET_VISEMES.values()) <= set(rig.VISEMES)
+
+
+def test_piper_codepoint_tokens_merge():
+    raw = [("^", 0, 1), ("t", 1, 2), ("ʃ", 2, 3), ("ˈ", 3, 4), ("ɑ", 4, 6), ("ː", 6, 7),
+           (" ", 7, 9), ("b", 9, 10), ("ɔ", 10, 11), ("̃", 11, 12), (".", 12, 13)]
+    merged = merge_codepoint_tokens([PhonemeSpan(p, a / 10, b / 10) for p, a, b in raw])
+    assert [(s.phoneme, s.start, s.end) for s in merged] == [
+        ("^", 0.0, 0.1), ("tʃ", 0.1, 0.3), ("ɑː", 0.3, 0.8), ("b", 0.8, 1.0),
+        ("ɔ̃", 1.0, 1.2), (".", 1.2, 1.3)]
+
+
+def test_viseme_spans_split_diphthongs_and_absorb_glottals():
+    spans = to_viseme_spans([PhonemeSpan("h", 0.0, 0.1), PhonemeSpan("aɪ", 0.1, 0.3),
+                             PhonemeSpan("m", 0.3, 0.4)])
+    assert [s.viseme for s in spans] == ["aa", "ih", "PP"]
+    assert spans[0].start == 0.0  # the glottal's time went to the vowel
+    assert spans[2].closure and not spans[0].closure
+    assert spans[1].end == pytest.approx(0.3)
