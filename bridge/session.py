@@ -257,19 +257,22 @@ class Session:
         hello = self.hello
         assert hello is not None
         n = frames_per_chunk(hello.fps, self.config.chunk_seconds)
+        next_frame = 0
         while True:
             if self._current is not None or self._queue:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            now = self.clock() - self._t0
-            first = math.ceil(now * hello.fps - 1e-9)
+            # Continue the frame grid where the last chunk ended; after a pause (an
+            # utterance, a slow client) jump to the present instead of catching up.
+            now_frame = (self.clock() - self._t0) * hello.fps
+            first = next_frame if next_frame >= math.floor(now_frame) else math.ceil(now_frame)
             times = np.arange(first, first + n, dtype=np.float64) / hello.fps
             full = idle_frames(self._life, times)
             await self.send(self._curves("idle", self._idle_seq, times[0], full))
             self._idle_seq += 1
-            next_t = (first + n) / hello.fps
-            await self.sleep(max(0.0, next_t - (self.clock() - self._t0)))
+            next_frame = first + n
+            await self.sleep(max(0.0, next_frame / hello.fps - (self.clock() - self._t0)))
 
     async def close(self) -> None:
         """Stop everything this session runs; safe to call twice."""

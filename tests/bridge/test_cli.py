@@ -1,0 +1,82 @@
+"""The command line as a user runs it: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from blendshape import rig
+
+CLI = [sys.executable, "-m", "bridge.cli"]
+
+
+def test_say_writes_wav_json_and_csv(tmp_path):
+    out = [tmp_path / "hello.wav", tmp_path / "hello.json", tmp_path / "hello.csv"]
+    proc = subprocess.run(CLI + ["say", "Papa bought a big blue boat."]
+                          + [a for p in out for a in ("-o", str(p))],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with wave.open(str(out[0])) as wav:
+        rate, n = wav.getframerate(), wav.getnframes()
+        pcm = np.frombuffer(wav.readframes(n), "<i2")
+    assert rate == 22050 and wav.getnchannels() == 1
+    duration = n / rate
+    assert 1.0 < duration < 4.0 and np.abs(pcm).max() > 10000
+    doc = json.loads(out[1].read_text())
+    assert doc["format"] == "talkbridge.curves" and doc["version"] == 1 and doc["fps"] == 60
+    assert doc["channels"] == list(rig.ARKIT52 + rig.VISEME_CHANNELS)
+    assert abs(len(doc["frames"]) / 60 - duration) <= 1 / 60
+    assert doc["duration"] == pytest.approx(duration, abs=1e-3)
+    with open(out[2], newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:2] == ["Timecode", "BlendshapeCount"] and len(rows[0]) == 63
+    assert set(rows[0][2:]) == set(rig.LIVELINK61)
+    assert len(rows) - 1 == len(doc["frames"])
+
+
+def test_say_fps_option(tmp_path):
+    path = tmp_path / "x.json"
+    subprocess.run(CLI + ["say", "Hello.", "--fps", "30", "-o", str(path)], check=True,
+                   capture_output=True, timeout=120)
+    assert json.loads(path.read_text())["fps"] == 30
+
+
+def test_say_rejects_unknown_extension_and_voice(tmp_path):
+    proc = subprocess.run(CLI + ["say", "Hi.", "-o", str(tmp_path / "x.mp4")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and ".json" in proc.stderr
+    proc = subprocess.run(CLI + ["say", "Hi.", "--voice", "nobody", "-o", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "espeak:de" in proc.stderr
+
+
+def test_voices_lists_piper_and_espeak():
+    proc = subprocess.run(CLI + ["voices", "--json"], capture_output=True, text=True, timeout=60)
+    voices = json.loads(proc.stdout)
+    ids = {v["id"] for v in voices}
+    assert "piper:en_US-joe-medium" in ids
+    assert {"espeak:cmn", "espeak:de", "espeak:es", "espeak:fr-fr", "espeak:ja"} <= ids
+    assert len(voices) > 100
+
+
+def test_serve_shuts_down_cleanly_on_sigterm():
+    proc = subprocess.Popen(CLI + ["serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        assert "ws://127.0.0.1:" in line, proc.stderr.read() if proc.poll() is not None else line
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
