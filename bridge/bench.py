@@ -97,6 +97,8 @@ async def _latency(runs: int) -> dict[str, float]:
                 first_audio.append(audio_at)
                 first_curves.append(curves_at)
                 await ws.send(msgpack.packb({"type": "interrupt"}))
+                while not (msg.get("type") == "utterance" and msg.get("state") == "end"):
+                    msg = msgpack.unpackb(await ws.recv())  # drain, so the close is read
     finally:
         await server.stop()
     return {
