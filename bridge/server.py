@@ -40,6 +40,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    send_buffer_bytes: int = 128 * 1024  # kernel send buffer per connection (~1.3 s of 48 kHz PCM)
     session: SessionConfig = field(default_factory=SessionConfig)
     warm_up: bool = True
 

@@ -91,6 +91,7 @@ class Session:
     _life: LifeLayer = field(init=False, repr=False)
     _idle_seq: int = field(default=0, init=False)
     closed: bool = field(default=False, init=False)
+    outbox: object | None = field(default=None, init=False)  # set by the transport, for stats
 
     def __post_init__(self) -> None:
         self._life = LifeLayer(seed=self.seed)

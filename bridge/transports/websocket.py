@@ -8,15 +8,18 @@ connection's faults never reach another: each runs in its own handler task.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import logging
+import socket
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..outbox import Outbox
 from ..protocol import codec
 from ..protocol import errors as err
 from ..protocol import messages as m
@@ -55,25 +58,46 @@ def process_request(server: "Server", connection: ServerConnection,
 
 async def serve_connection(server: "Server", connection: ServerConnection) -> None:
     """Run one client's session until it leaves or commits a fatal fault."""
-    async def send(msg: m.ServerMessage) -> None:
-        await connection.send(codec.encode(msg))
-
-    session = server.new_session(send)
-    peer = connection.remote_address
-    log.info("session %s opened from %s", session.id, peer)
+    _bound_kernel_buffer(connection, server.config.send_buffer_bytes)
+    outbox = Outbox()
+    session = server.new_session(outbox.put)
+    session.outbox = outbox
+    writer = asyncio.create_task(_write(outbox, connection), name=f"{session.id}-writer")
+    log.info("session %s opened from %s", session.id, connection.remote_address)
     try:
         async for frame in connection:
-            if not await _dispatch(session, connection, send, frame):
+            if not await _dispatch(session, connection, outbox, frame):
                 break
     except ConnectionClosed as exc:
         log.info("session %s: connection lost (%s)", session.id, exc.rcvd or "no close frame")
     finally:
         await session.close()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
         server.forget_session(session)
-        log.info("session %s closed", session.id)
+        log.info("session %s closed (%d curve messages dropped)", session.id, outbox.dropped)
 
 
-async def _dispatch(session, connection: ServerConnection, send, frame: str | bytes) -> bool:
+def _bound_kernel_buffer(connection: ServerConnection, size: int) -> None:
+    """Cap the socket's send buffer: a slow client then shows up in the outbox, where the
+    drop rules apply, instead of seconds of stale speech piling up in the kernel."""
+    sock = connection.transport.get_extra_info("socket")
+    if sock is not None and size > 0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+async def _write(outbox: Outbox, connection: ServerConnection) -> None:
+    """The only writer of the socket: a slow reader stalls this task, not the session."""
+    try:
+        while True:
+            msg = await outbox.get()
+            await connection.send(codec.encode(msg))
+    except ConnectionClosed:
+        pass
+
+
+async def _dispatch(session, connection: ServerConnection, outbox: Outbox,
+                    frame: str | bytes) -> bool:
     """Handle one frame; False when the connection must close."""
     try:
         if isinstance(frame, str):
@@ -83,8 +107,9 @@ async def _dispatch(session, connection: ServerConnection, send, frame: str | by
         return True
     except err.TalkbridgeError as exc:
         log.info("session %s: %s: %s", session.id, exc.code, exc)
-        await send(err.error_message(exc))
+        await outbox.put(err.error_message(exc))
         if exc.fatal:
+            await outbox.flush()
             await connection.close(exc.close_code or 1008, exc.code)
             return False
         return True
@@ -92,5 +117,5 @@ async def _dispatch(session, connection: ServerConnection, send, frame: str | by
         raise
     except Exception as exc:  # a bug of ours: report it, keep the session alive
         log.exception("session %s: internal error", session.id)
-        await send(err.error_message(err.ServerError(f"internal error: {type(exc).__name__}")))
+        await outbox.put(err.error_message(err.ServerError(f"internal error: {type(exc).__name__}")))
         return True

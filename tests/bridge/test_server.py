@@ -297,3 +297,72 @@ async def test_healthz_and_unknown_paths(server):
     assert status == 200 and "/v1/stream" in body
     status, _ = await asyncio.to_thread(get, "/nope")
     assert status == 404
+
+
+async def _stalled_client(port: int):
+    """A client whose socket barely buffers and whose library stops reading at once."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    ws = await connect(f"ws://127.0.0.1:{port}/v1/stream", sock=sock, compression=None,
+                       max_queue=1, max_size=None)
+    return Client(ws)
+
+
+async def _session_of(server, client: str):
+    for _ in range(200):
+        for session in server._sessions.values():
+            if session.hello is not None and session.hello.client == client:
+                return session
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no session for {client}")
+
+
+async def test_slow_reader_gets_idle_curves_dropped_one_error_others_unaffected(server):
+    slow = await _stalled_client(server.port)
+    await slow.send({"type": "hello", "protocol": 1, "client": "slow", "fps": 240,
+                     "channels": ["arkit52", "head", "eyes", "visemes"], "encoding": "f32"})
+    fast, _ = await Client.open(server.port)
+    session = await _session_of(server, "slow")
+    sizes = []
+    for _ in range(150):  # the slow client reads nothing until frames are being dropped
+        await asyncio.sleep(0.1)
+        sizes.append(len(session.outbox))
+        if session.outbox.dropped > 20:
+            break
+    assert session.outbox.dropped > 20
+    await fast.send({"type": "say", "id": "f", "text": "I am served on time."})
+    assert (await fast.utterance("f"))[-1]["reason"] == "done"
+    assert max(sizes) <= 56 + 2  # bounded: the curve backlog plus the error
+    await slow.send({"type": "say", "id": "s", "text": "Now I read again."})
+    msgs = await slow.until(lambda m: m.get("type") == "utterance" and m.get("state") == "end",
+                            timeout=60, skip_idle=False)
+    assert [m["code"] for m in msgs if m["type"] == "error"] == ["slow_consumer"]
+    idle = [m["seq"] for m in msgs if m["type"] == "curves" and m["id"] == "idle"]
+    assert idle == sorted(idle) and idle[-1] - idle[0] + 1 > len(idle)  # gaps: oldest dropped
+    assert msgs[-1]["reason"] == "done"
+    await slow.close()
+    await fast.close()
+
+
+async def test_slow_reader_holds_the_utterance_back_with_bounded_memory(server):
+    slow = await _stalled_client(server.port)
+    await slow.send({"type": "hello", "protocol": 1, "client": "slow2"})
+    long_text = " ".join(["A slow reader must never make the server buffer without bound."] * 12)
+    await slow.send({"type": "say", "id": "s", "text": long_text})
+    session = await _session_of(server, "slow2")
+    sizes = []
+    for _ in range(30):
+        await asyncio.sleep(0.1)
+        sizes.append(len(session.outbox))
+    assert max(sizes) <= 48 + 56 + 4
+    msgs = await slow.until(lambda m: m.get("type") == "utterance" and m.get("state") == "end",
+                            timeout=120)
+    audio = [m["seq"] for m in msgs if m["type"] == "audio" and m["id"] == "s"]
+    curves = [m["seq"] for m in msgs if m["type"] == "curves" and m["id"] == "s"]
+    assert audio == list(range(len(audio))) and curves == audio  # nothing of it lost
+    assert sum(len(pcm_array(m)) for m in msgs if m["type"] == "audio") / 48000 > 30
+    await slow.close()

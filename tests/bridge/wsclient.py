@@ -38,12 +38,14 @@ class Client:
                 continue
             return msg
 
-    async def until(self, predicate, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def until(self, predicate, timeout: float = 30.0,
+                    skip_idle: bool = True) -> list[dict[str, Any]]:
         """Messages up to and including the first one matching ``predicate``."""
         out = []
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            msg = await self.recv(timeout=max(0.1, deadline - asyncio.get_running_loop().time()))
+            msg = await self.recv(timeout=max(0.1, deadline - asyncio.get_running_loop().time()),
+                                  skip_idle=skip_idle)
             out.append(msg)
             if predicate(msg):
                 return out
