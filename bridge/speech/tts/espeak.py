@@ -17,7 +17,7 @@ import numpy as np
 
 from blendshape.phonemes import PhonemeSpan
 
-from ..sentences import split_sentences
+from ..sentences import streaming_pieces
 from .base import SpeechChunk, TTSError, Voice
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -134,7 +134,7 @@ class EspeakTTS:
         return self._voices
 
     def synthesize(self, text: str, voice: Voice) -> Iterator[SpeechChunk]:
-        for sentence in split_sentences(text):
+        for sentence in streaming_pieces(text):
             yield self._synthesize_sentence(sentence, voice)
 
     def _synthesize_sentence(self, sentence: str, voice: Voice) -> SpeechChunk:

@@ -17,6 +17,7 @@ import numpy as np
 
 from blendshape.phonemes import PhonemeSpan, merge_codepoint_tokens
 
+from ..sentences import streaming_pieces
 from .base import SpeechChunk, TTSError, Voice
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,12 @@ class PiperTTS:
 
     def synthesize(self, text: str, voice: Voice) -> Iterator[SpeechChunk]:
         model = self._load(voice)
-        lang = voice.lang
-        for chunk in model.synthesize(text, include_alignments=True):  # type: ignore[attr-defined]
-            pcm = np.asarray(chunk.audio_float_array, dtype=np.float32)
-            spans = _alignment_spans(chunk, len(pcm))
-            yield SpeechChunk(pcm=pcm, rate=chunk.sample_rate, phonemes=spans,
-                              text="".join(chunk.phonemes), alphabet="ipa", lang=lang)
+        for piece in streaming_pieces(text):
+            for chunk in model.synthesize(piece, include_alignments=True):  # type: ignore[attr-defined]
+                pcm = np.asarray(chunk.audio_float_array, dtype=np.float32)
+                spans = _alignment_spans(chunk, len(pcm))
+                yield SpeechChunk(pcm=pcm, rate=chunk.sample_rate, phonemes=spans,
+                                  text=piece, alphabet="ipa", lang=voice.lang)
 
 
 def _alignment_spans(chunk: object, n_samples: int) -> list[PhonemeSpan]:
