@@ -67,6 +67,18 @@ class Server:
         assert self._ws is not None, "server not started"
         return self._ws.sockets[0].getsockname()[1]
 
+    def info(self) -> dict[str, object]:
+        """What a client UI needs to offer choices: voices, emotions, the default voice."""
+        from blendshape.layers import EMOTIONS
+
+        return {
+            "server": self.version,
+            "default_voice": self.tts.default_voice,
+            "voices": [{"id": v.id, "provider": v.provider, "lang": v.lang, "name": v.name}
+                       for v in self.tts.voices()],
+            "emotions": sorted(EMOTIONS),
+        }
+
     def new_session(self, send: Send) -> Session:
         session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
                           config=self.config.session, executor=self.executor,

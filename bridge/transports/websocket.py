@@ -13,6 +13,7 @@ import http
 import json
 import logging
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -31,29 +32,43 @@ log = logging.getLogger(__name__)
 
 STREAM_PATH = "/v1/stream"
 
-_INDEX_HTML = """<!doctype html><meta charset="utf-8"><title>talkbridge</title>
-<h1>talkbridge</h1><p>The server is running. Engines connect with WebSocket + msgpack at
-<code>ws://HOST:PORT/v1/stream</code>; health at <a href="/healthz">/healthz</a>.</p>
-"""
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                  ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+                  ".json": "application/json"}
 
 
 def process_request(server: "Server", connection: ServerConnection,
                     request: Request) -> Response | None:
-    """Plain HTTP on the same port: health, the index page; 404 for anything else."""
+    """Plain HTTP on the same port: the viewer, its files, health and info; 404 otherwise."""
     path = request.path.split("?", 1)[0]
     if path == STREAM_PATH:
         return None
     if path == "/healthz":
-        body = json.dumps({"status": "ok", "sessions": server.session_count,
-                           "version": server.version})
-        response = connection.respond(http.HTTPStatus.OK, body + "\n")
-        response.headers["Content-Type"] = "application/json"
-        return response
+        return _json(connection, {"status": "ok", "sessions": server.session_count,
+                                  "version": server.version})
+    if path == "/api/info":
+        return _json(connection, server.info())
     if path == "/":
-        response = connection.respond(http.HTTPStatus.OK, _INDEX_HTML)
-        response.headers["Content-Type"] = "text/html; charset=utf-8"
-        return response
+        return _static(connection, WEB_ROOT / "index.html")
+    if path.startswith("/web/"):
+        target = (WEB_ROOT / path[len("/web/"):]).resolve()
+        if WEB_ROOT in target.parents and target.is_file():
+            return _static(connection, target)
     return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path; WebSocket at {STREAM_PATH}\n")
+
+
+def _json(connection: ServerConnection, body: object) -> Response:
+    response = connection.respond(http.HTTPStatus.OK, json.dumps(body) + "\n")
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def _static(connection: ServerConnection, path: Path) -> Response:
+    response = connection.respond(http.HTTPStatus.OK, path.read_text(encoding="utf-8"))
+    response.headers["Content-Type"] = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 async def serve_connection(server: "Server", connection: ServerConnection) -> None:

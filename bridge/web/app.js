@@ -1,0 +1,111 @@
+// The viewer: one WebSocket to /v1/stream, the face, the player and the controls.
+// `window.tb` exposes the live state so a person (or a headless test) can inspect it.
+"use strict";
+
+const VISEMES = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"];
+const $ = (id) => document.getElementById(id);
+
+const tb = window.tb = {
+  ws: null, welcome: null, player: null, ctx: null, errors: [], framesReceived: 0,
+  audioReceived: 0, utterances: [], state: { audioTime: 0, playing: null, position: null, face: {} },
+};
+
+function send(msg) {
+  if (tb.ws && tb.ws.readyState === WebSocket.OPEN) tb.ws.send(MessagePack.encode(msg));
+}
+
+function status(text) { $("status").textContent = text; }
+
+async function loadInfo() {
+  const info = await (await fetch("/api/info")).json();
+  for (const v of info.voices) {
+    const opt = new Option(`${v.id} (${v.lang})`, v.id);
+    if (v.id === info.default_voice) opt.selected = true;
+    $("voice").add(opt);
+  }
+  for (const e of info.emotions) if (e !== "neutral") $("emotion").add(new Option(e, e));
+}
+
+function connect() {
+  tb.ctx = tb.ctx || new AudioContext();
+  tb.player = new TalkbridgePlayer(tb.ctx);
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`);
+  ws.binaryType = "arraybuffer";
+  tb.ws = ws;
+  ws.onopen = () => send({
+    type: "hello", protocol: 1, client: "talkbridge-viewer",
+    channels: ["arkit52", "head", "eyes", "visemes"], audio_rate: tb.ctx.sampleRate, encoding: "f32",
+  });
+  ws.onmessage = (ev) => onMessage(MessagePack.decode(new Uint8Array(ev.data)));
+  ws.onclose = () => { status("disconnected — retrying"); setTimeout(connect, 1500); };
+}
+
+function onMessage(msg) {
+  const p = tb.player;
+  switch (msg.type) {
+    case "welcome":
+      tb.welcome = msg; p.setWelcome(msg);
+      status(`connected: session ${msg.session}, ${msg.fps} fps, ${msg.audio_rate} Hz`);
+      break;
+    case "utterance":
+      if (msg.state === "start") { p.begin(msg.id); tb.utterances.push(msg.id); }
+      else p.end(msg.id);
+      break;
+    case "audio": tb.audioReceived++; p.audio(msg); break;
+    case "curves": {
+      const width = tb.welcome.channels.length;
+      const all = new Float32Array(msg.data.slice().buffer);
+      const frames = [];
+      for (let k = 0; k < msg.n; k++) frames.push(all.subarray(k * width, (k + 1) * width));
+      if (msg.id !== "idle") tb.framesReceived += msg.n;
+      p.curves(msg, frames);
+      break;
+    }
+    case "clear": p.clear(msg.id); break;
+    case "transcript": $("transcript").textContent = msg.text; break;
+    case "reply": $("reply").textContent = msg.text; break;
+    case "error":
+      tb.errors.push(msg);
+      status(`error ${msg.code}: ${msg.message.slice(0, 160)}`);
+      break;
+  }
+}
+
+function frameToWeights(frame) {
+  const w = {};
+  if (!frame || !tb.welcome) return w;
+  tb.welcome.channels.forEach((name, i) => { w[name] = frame[i]; });
+  return w;
+}
+
+function tick(face, plot) {
+  if (tb.player && tb.welcome) {
+    const cur = tb.player.current();
+    const w = frameToWeights(cur.frame);
+    face.render(w);
+    plot.push(w);
+    plot.draw(w, VISEMES);
+    tb.state = { audioTime: tb.ctx.currentTime, playing: cur.playing, position: cur.position, face: face.state, weights: w };
+  }
+  requestAnimationFrame(() => tick(face, plot));
+}
+
+function main() {
+  const face = new TalkbridgeFace($("face"));
+  face.render({});
+  const plot = new TalkbridgePlot($("plot"), $("visemes"));
+  $("say-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (tb.ctx.state !== "running") tb.ctx.resume();
+    const msg = { type: "say", text: $("text").value };
+    if ($("voice").value) msg.voice = $("voice").value;
+    if ($("emotion").value) msg.emotion = $("emotion").value;
+    send(msg);
+  });
+  $("interrupt").addEventListener("click", () => send({ type: "interrupt" }));
+  loadInfo().catch((e) => status(`could not load voices: ${e}`));
+  connect();
+  requestAnimationFrame(() => tick(face, plot));
+}
+
+main();

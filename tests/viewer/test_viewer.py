@@ -1,0 +1,108 @@
+"""The browser viewer in real headless Chromium against a real server on loopback.
+
+Screenshots of a closed-lip and an open-jaw moment land in test-artifacts/viewer/ so a
+person can look at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from bridge.server import Server, ServerConfig
+
+from .cdp import Browser, find_chromium
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viewer"
+
+if find_chromium() is None:
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed; .ci/run must install it", pytrace=False)
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+STATE = """JSON.stringify({t: tb.ctx ? tb.ctx.currentTime : 0, playing: tb.state.playing,
+  pos: tb.state.position, jaw: tb.state.face.jawOpen || 0, close: tb.state.face.mouthClose || 0,
+  gap: tb.state.face.lipGap, blink: tb.state.face.blink, frames: tb.framesReceived,
+  errors: tb.errors.map(e => e.code)})"""
+
+
+@pytest.fixture
+async def browser(registry):
+    server = Server(ServerConfig(port=0), tts=registry)
+    await server.start()
+    browser = Browser()
+    await browser.start(f"http://127.0.0.1:{server.port}/")
+    try:
+        yield browser
+    finally:
+        await browser.close()
+        await server.stop()
+
+
+async def _poll(browser: Browser, condition: str, timeout: float = 15.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await browser.evaluate(f"(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {condition}")
+
+
+async def _frozen_shot(browser: Browser, name: str) -> dict:
+    """Pause the audio clock (and with it the face), photograph the moment, resume."""
+    import json
+
+    await browser.evaluate("tb.ctx.suspend().then(() => true)")
+    await asyncio.sleep(0.1)  # let a frame render at the frozen time
+    state = json.loads(await browser.evaluate(STATE))
+    await browser.screenshot(ARTIFACTS / name)
+    await browser.evaluate("tb.ctx.resume().then(() => true)")
+    return state
+
+
+async def test_a_typed_sentence_is_spoken_with_the_mouth_in_sync(browser):
+    import json
+
+    await _poll(browser, "!!(tb.welcome && document.getElementById('voice').options.length > 100)")
+    assert await browser.evaluate("tb.welcome.channels.length") == 52 + 3 + 4 + 15
+    await browser.evaluate("document.getElementById('text').value = 'Papa bought a big blue boat.';"
+                           "document.getElementById('say').click(); true")
+    await _poll(browser, "tb.state.playing !== null")
+    samples, shots = [], {}
+    for _ in range(400):
+        s = json.loads(await browser.evaluate(STATE))
+        samples.append(s)
+        if s["playing"] and s["pos"] is not None and s["pos"] > 0.05:
+            if "closed" not in shots and s["gap"] < 0.5 and s["close"] > 0.2:
+                shots["closed"] = await _frozen_shot(browser, "closed-lips.png")
+            if "open" not in shots and s["jaw"] > 0.35:
+                shots["open"] = await _frozen_shot(browser, "open-jaw.png")
+        if s["playing"] is None and len(samples) > 20 and samples[-2]["playing"] is None:
+            break
+        await asyncio.sleep(0.02)
+    playing = [s for s in samples if s["playing"]]
+    assert len(playing) > 20, samples[-5:]
+    # Audio time advances while the utterance plays, and so does the utterance position.
+    assert playing[-1]["t"] - playing[0]["t"] > 1.0
+    assert playing[-1]["pos"] > playing[0]["pos"] + 1.0
+    # The mouth changes with the curves: sealed lips on p/b, an open jaw on the vowels.
+    assert shots.keys() == {"closed", "open"}, (min(s["gap"] for s in playing), max(s["jaw"] for s in playing))
+    assert shots["closed"]["gap"] < 0.5 and shots["open"]["jaw"] > 0.35  # what the pictures show
+    assert max(s["gap"] for s in playing) > 10 and min(s["gap"] for s in playing) < 0.5
+    assert samples[-1]["frames"] > 80 and samples[-1]["errors"] == []
+    assert browser.exceptions == []
+    assert (ARTIFACTS / "closed-lips.png").stat().st_size > 5000
+
+
+async def test_idle_face_blinks_between_utterances(browser):
+    await _poll(browser, "!!tb.welcome")
+    blinks = []
+    for _ in range(int(7.0 / 0.03)):  # blinks come every 2-6 s
+        blinks.append(await browser.evaluate("tb.state.face.blink || 0"))
+        if max(blinks) > 0.8:
+            break
+        await asyncio.sleep(0.03)
+    assert max(blinks) > 0.8
+    assert browser.exceptions == []
