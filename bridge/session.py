@@ -34,7 +34,7 @@ from .protocol import errors as err
 from .protocol import messages as m
 from .speech.tts.base import SpeechChunk, TTSError
 from .speech.tts.registry import TTSRegistry, VoiceNotFound
-from .streaming import UtteranceChunker, frames_per_chunk
+from .streaming import UtteranceChunker, WireChunk, frames_per_chunk
 
 log = logging.getLogger(__name__)
 
@@ -206,15 +206,15 @@ class Session:
         chunker = UtteranceChunker(hello.fps, hello.audio_rate,
                                    frames_per_chunk(hello.fps, self.config.chunk_seconds))
         await self.send(m.Utterance(id=utt.id, state="start", source="say", text=utt.text))
-        start_wall: list[float] = []
+        pacer = _Pacer(self.clock, self.sleep, self.config.lead)
         try:
             iterator = iter(provider.synthesize(utt.text, voice))
             while (chunk := await self._next_sentence(iterator, utt)) is not None:
                 seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet)
                 for wire in chunker.push(seg.pcm, seg.rate, seg.frames):
-                    await self._send_chunk(utt.id, wire, start_wall)
+                    await self._send_chunk(utt.id, wire, pacer)
             for wire in chunker.finish():
-                await self._send_chunk(utt.id, wire, start_wall)
+                await self._send_chunk(utt.id, wire, pacer)
         except (TTSError, ValueError) as exc:
             log.warning("session %s utterance %s: TTS failed: %s", self.id, utt.id, exc)
             await self.send(err.error_message(err.ProviderError(f"speech synthesis failed: {exc}"),
@@ -231,15 +231,8 @@ class Session:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, next, iterator, None)
 
-    async def _send_chunk(self, utt_id: str, wire, start_wall: list[float]) -> None:
-        hello = self.hello
-        assert hello is not None
-        now = self.clock()
-        if not start_wall:
-            start_wall.append(now)
-        delay = wire.audio_t - self.config.lead - (now - start_wall[0])
-        if delay > 0:
-            await self.sleep(delay)
+    async def _send_chunk(self, utt_id: str, wire: WireChunk, pacer: "_Pacer") -> None:
+        await pacer.wait_until(wire.audio_t)
         if len(wire.pcm):
             await self.send(m.Audio(id=utt_id, seq=wire.audio_seq, t=wire.audio_t,
                                     data=codec.encode_pcm16(wire.pcm)))
@@ -287,6 +280,27 @@ class Session:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Pacer:
+    """Holds an utterance at most ``lead`` seconds of audio ahead of real time.
+
+    The utterance clock starts when its first chunk goes out; chunk t may leave at
+    ``start + t - lead``.
+    """
+
+    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                 lead: float) -> None:
+        self._clock, self._sleep, self._lead = clock, sleep, lead
+        self._start: float | None = None
+
+    async def wait_until(self, t: float) -> None:
+        now = self._clock()
+        if self._start is None:
+            self._start = now
+        delay = t - self._lead - (now - self._start)
+        if delay > 0:
+            await self._sleep(delay)
 
 
 _HANDLERS: dict[type, Callable[[Session, m.ClientMessage], Awaitable[None]]] = {
