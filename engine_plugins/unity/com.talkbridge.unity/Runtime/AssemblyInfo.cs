@@ -1,0 +1,5 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("TalkBridge.Tests")]
+[assembly: InternalsVisibleTo("TalkBridge.Editor")]
+[assembly: InternalsVisibleTo("TalkBridge.Editor.Tests")]
