@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default 8765)")
     serve.add_argument("--config", type=Path, help="TOML config file")
     serve.add_argument("--token", help="require this token in hello")
+    serve.add_argument("--livelink", metavar="HOST:PORT",
+                       help="also send Live Link Face UDP to Unreal (default port 11111)")
+    serve.add_argument("--subject", help="Live Link subject name (default TalkBridge)")
+    serve.add_argument("--vmc", metavar="HOST:PORT", help="also send VMC (default port 39539)")
+    serve.add_argument("--vmc-mode", help="perfectsync (ARKit names) or vrm0 (A I U E O …)")
+    serve.add_argument("--vrchat", metavar="HOST:PORT",
+                       help="also send VRChat avatar parameters (default port 9000)")
+    serve.add_argument("--vrchat-map", help="retarget map name or .json (default arkit-vrcft-v2)")
+    serve.add_argument("--osc", metavar="HOST:PORT", help="also send plain OSC /talkbridge/<channel>")
 
     say = sub.add_parser("say", help="speak a text to files: .wav, .json, .csv")
     say.add_argument("text")
@@ -125,14 +134,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server_conf = conf.get("server", {})
     session_conf = conf.get("session", {})
     token = args.token or server_conf.get("token")
+    from .outputs import OutputsConfig
+
+    out_conf = {k: v for k, v in conf.get("outputs", {}).items()
+                if k in OutputsConfig.__dataclass_fields__}
+    for key in ("livelink", "subject", "vmc", "vmc_mode", "vrchat", "vrchat_map", "osc"):
+        if getattr(args, key) is not None:
+            out_conf[key] = getattr(args, key)
     config = ServerConfig(
+        outputs=OutputsConfig(**out_conf),
         host=args.host or server_conf.get("host", "127.0.0.1"),
         port=args.port if args.port is not None else int(server_conf.get("port", 8765)),
         session=SessionConfig(token=token, **{k: v for k, v in session_conf.items()
                                                  if k in SessionConfig.__dataclass_fields__
                                                  and k != "token"}),
     )
-    return asyncio.run(_serve(Server(config)))
+    from .transports.udp_outputs import OutputError
+
+    try:
+        server = Server(config)
+    except (OutputError, ValueError) as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    return asyncio.run(_serve(server))
 
 
 async def _serve(server) -> int:

@@ -18,6 +18,7 @@ from functools import partial
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
 
+from .outputs import OutputPump, OutputsConfig
 from .protocol.codec import MAX_MESSAGE_BYTES
 from .session import SERVER_NAME, Send, Session, SessionConfig
 from .speech.tts.base import TTSError
@@ -42,6 +43,7 @@ class ServerConfig:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     send_buffer_bytes: int = 128 * 1024  # kernel send buffer per connection (~1.3 s of 48 kHz PCM)
     session: SessionConfig = field(default_factory=SessionConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
     warm_up: bool = True
 
 
@@ -57,6 +59,10 @@ class Server:
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tts")
         self._sessions: dict[str, Session] = {}
         self._ws: WsServer | None = None
+        self._session_number = 0
+        if self.config.outputs.enabled:
+            for target in self.config.outputs.build(1):  # fail at start on a bad setting
+                target.sender.close()
 
     @property
     def session_count(self) -> int:
@@ -80,9 +86,16 @@ class Server:
         }
 
     def new_session(self, send: Send) -> Session:
+        self._session_number += 1
+        number = self._session_number
+        outputs = self.config.outputs
+        make_pump = None
+        if outputs.enabled:
+            def make_pump(fps: int, t0: float) -> OutputPump:
+                return OutputPump(outputs.build(number), fps, t0)
         session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
                           config=self.config.session, executor=self.executor,
-                          seed=secrets.randbits(32))
+                          seed=secrets.randbits(32), make_pump=make_pump)
         self._sessions[session.id] = session
         return session
 

@@ -29,6 +29,7 @@ from blendshape import rig
 from blendshape.animator import SpeechAnimator
 from blendshape.layers import LifeLayer, UnknownEmotionError, emotion_vector, idle_frames
 
+from .outputs import OutputPump
 from .protocol import codec
 from .protocol import errors as err
 from .protocol import messages as m
@@ -92,6 +93,10 @@ class Session:
     _idle_seq: int = field(default=0, init=False)
     closed: bool = field(default=False, init=False)
     outbox: object | None = field(default=None, init=False)  # set by the transport, for stats
+    #: Builds this session's paced UDP outputs (Live Link Face, VMC, …) at hello, if any.
+    make_pump: Callable[[int, float], OutputPump | None] | None = None
+    pump: OutputPump | None = field(default=None, init=False)
+    _pump_task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._life = LifeLayer(seed=self.seed)
@@ -127,6 +132,10 @@ class Session:
                                   channels=channels, audio_rate=msg.audio_rate,
                                   encoding=msg.encoding))
         self._worker = asyncio.create_task(self._run_queue(), name=f"{self.id}-utterances")
+        if self.make_pump is not None:
+            self.pump = self.make_pump(msg.fps, self._t0)
+            if self.pump is not None:
+                self._pump_task = asyncio.create_task(self.pump.run(), name=f"{self.id}-outputs")
         if self.config.idle:
             self._idle_task = asyncio.create_task(self._run_idle(), name=f"{self.id}-idle")
 
@@ -167,6 +176,8 @@ class Session:
             current.stop = True
             current.task.cancel()
             await asyncio.gather(current.task, return_exceptions=True)
+            if self.pump is not None:
+                self.pump.timeline.clear(current.id)
             await self.send(m.Clear(id=current.id))
             await self.send(m.Utterance(id=current.id, state="end", source="say",
                                         reason="interrupted"))
@@ -238,6 +249,10 @@ class Session:
                                     data=codec.encode_pcm16(wire.pcm)))
         if len(wire.frames):
             await self.send(self._curves(utt_id, wire.curves_seq, wire.curves_t, wire.frames))
+            if self.pump is not None and pacer.start is not None:
+                fps = self.pump.fps
+                self.pump.timeline.utterance(utt_id, pacer.start, round(wire.curves_t * fps),
+                                             wire.frames, fps)
 
     def _curves(self, utt_id: str, seq: int, t: float, full: np.ndarray) -> m.Curves:
         hello = self.hello
@@ -264,6 +279,8 @@ class Session:
             times = np.arange(first, first + n, dtype=np.float64) / hello.fps
             full = idle_frames(self._life, times)
             await self.send(self._curves("idle", self._idle_seq, times[0], full))
+            if self.pump is not None:
+                self.pump.timeline.idle(self._t0 + times, full)
             self._idle_seq += 1
             next_frame = first + n
             await self.sleep(max(0.0, next_frame / hello.fps - (self.clock() - self._t0)))
@@ -273,13 +290,15 @@ class Session:
         if self.closed:
             return
         self.closed = True
-        tasks = [t for t in (self._worker, self._idle_task) if t is not None]
+        tasks = [t for t in (self._worker, self._idle_task, self._pump_task) if t is not None]
         if self._current is not None and self._current.task is not None:
             self._current.stop = True
             tasks.append(self._current.task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pump is not None:
+            self.pump.close()
 
 
 class _Pacer:
@@ -292,13 +311,13 @@ class _Pacer:
     def __init__(self, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
                  lead: float) -> None:
         self._clock, self._sleep, self._lead = clock, sleep, lead
-        self._start: float | None = None
+        self.start: float | None = None
 
     async def wait_until(self, t: float) -> None:
         now = self._clock()
-        if self._start is None:
-            self._start = now
-        delay = t - self._lead - (now - self._start)
+        if self.start is None:
+            self.start = now
+        delay = t - self._lead - (now - self.start)
         if delay > 0:
             await self._sleep(delay)
 
