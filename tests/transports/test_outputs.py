@@ -78,7 +78,7 @@ async def test_speech_reaches_every_output_paced_in_real_time(registry):
     duration = sum(len(m["data"]) // 2 for m in msgs if m["type"] == "audio") / 48000
     # Live Link: one packet per tick at 30 fps, the session's subject, jaw moving.
     packets = got["livelink"]
-    assert abs(len(packets) - elapsed * 30) < 0.25 * elapsed * 30
+    assert 0.5 * elapsed * 30 < len(packets) <= 1.1 * elapsed * 30 + 2  # exact rate: virtual clock
     subjects, values = zip(*(_livelink_values(p) for p in packets))
     assert set(subjects) == {"Ada"}
     jaw = np.array(values)[:, rig.LIVELINK61.index("JawOpen")]
