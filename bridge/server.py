@@ -89,10 +89,10 @@ class Server:
         self._session_number += 1
         number = self._session_number
         outputs = self.config.outputs
-        make_pump = None
-        if outputs.enabled:
-            def make_pump(fps: int, t0: float) -> OutputPump:
-                return OutputPump(outputs.build(number), fps, t0)
+
+        def make_pump(fps: int, t0: float) -> OutputPump | None:
+            return OutputPump(outputs.build(number), fps, t0) if outputs.enabled else None
+
         session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
                           config=self.config.session, executor=self.executor,
                           seed=secrets.randbits(32), make_pump=make_pump)

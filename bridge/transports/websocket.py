@@ -23,7 +23,6 @@ from websockets.http11 import Request, Response
 from ..outbox import Outbox
 from ..protocol import codec
 from ..protocol import errors as err
-from ..protocol import messages as m
 
 if TYPE_CHECKING:
     from ..server import Server

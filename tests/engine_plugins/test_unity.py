@@ -18,11 +18,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,7 +31,6 @@ NUNIT_GLOBS = (
     "/usr/lib/mono/gac/nunit.framework/2.6*/nunit.framework.dll",
     "/usr/lib/cli/nunit.framework*/nunit.framework.dll",
 )
-SERVE_LINE = re.compile(r"talkbridge serving (ws://\S+)")
 
 
 def _unavailable(why: str) -> None:
@@ -69,41 +64,6 @@ def _compile(mcs: str, framework: str, out: Path) -> Path:
         result = _run(cmd)
         assert result.returncode == 0, f"mcs failed:\n{result.stdout}\n{result.stderr}"
     return tests
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    """A real ``talkbridge serve`` on a free loopback port; stopped with SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "serve", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    found: list[str] = []
-    seen: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:  # keep reading so a chatty server never blocks on a full pipe
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            match = SERVE_LINE.search(line)
-            if match and not found:
-                found.append(match.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        ready.wait(timeout=120)
-        assert found, "the server did not start:\n" + "".join(seen)
-        yield found[0]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_core_builds_and_passes_its_nunit_tests(tmp_path: Path, server: str) -> None:

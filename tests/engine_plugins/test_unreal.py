@@ -19,12 +19,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +30,6 @@ PLUGIN = ROOT / "engine_plugins" / "unreal" / "TalkBridge"
 CORE = PLUGIN / "Source" / "TalkBridgeProtocol"
 RUNTIME = PLUGIN / "Source" / "TalkBridge"
 FIXTURES = ROOT / "tests" / "fixtures" / "protocol"
-SERVE_LINE = re.compile(r"talkbridge serving (ws://\S+)")
 APT = "cmake g++ libgtest-dev libboost-dev"
 #: Files of the protocol module that only Unreal compiles (module boilerplate, third-party guard).
 UNREAL_ONLY = {"TalkBridgeProtocolModule.cpp"}
@@ -73,41 +68,6 @@ def test_binary() -> Path:
     binary = build / "talkbridge_protocol_tests"
     assert binary.is_file(), binary
     return binary
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    """A real ``talkbridge serve`` on a free loopback port; stopped with SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "serve", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    found: list[str] = []
-    seen: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:  # keep reading so a chatty server never blocks on a full pipe
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            match = SERVE_LINE.search(line)
-            if match and not found:
-                found.append(match.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        ready.wait(timeout=120)
-        assert found, "the server did not start:\n" + "".join(seen)
-        yield found[0]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _gtest(binary: Path, env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -1,0 +1,48 @@
+// Plays streamed PCM16 mono through a USoundWaveProcedural on an audio component, and
+// reports how much of it has been played: the clock the face is sampled on.
+#pragma once
+
+#include "CoreMinimal.h"
+#include "UObject/Object.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "TalkBridgeAudioPlayer.generated.h"
+
+class UAudioComponent;
+class USoundWaveProcedural;
+
+UCLASS()
+class TALKBRIDGE_API UTalkBridgeAudioPlayer : public UObject
+{
+	GENERATED_BODY()
+
+public:
+	/** Creates the procedural wave at SampleRate and plays it on Component (indefinitely). */
+	void Start(UAudioComponent* Component, int32 SampleRate);
+	void Queue(const std::vector<int16_t>& Samples);
+	/** Drops everything queued and restarts the played-samples count at 0. */
+	void Flush();
+	/**
+	 * Samples heard by `Now` (seconds, FPlatformTime) since Start or the last Flush: the
+	 * samples that had left the FIFO OutputLatency seconds ago. Call once per tick.
+	 */
+	int64 PlayedSamples(double Now);
+	bool IsStarted() const { return Wave != nullptr; }
+
+	/** Seconds between leaving the FIFO and being heard (mixer buffers); subtracted from the clock. */
+	float OutputLatency = 0.02f;
+
+private:
+	UPROPERTY()
+	TObjectPtr<UAudioComponent> AudioComponent;
+
+	UPROPERTY()
+	TObjectPtr<USoundWaveProcedural> Wave;
+
+	/** (time, samples that had left the FIFO then), oldest first, for the latency delay. */
+	TArray<TPair<double, int64>> History;
+	int64 QueuedSamples = 0;
+	int32 Rate = 48000;
+};
