@@ -1,5 +1,9 @@
 """Curves to files: talkbridge curves JSON and Live Link Face CSV takes (DESIGN §4).
 
+:func:`write_curves` also dispatches to the formats kept in their own modules:
+Audio2Face blendshape JSON (``.a2f.json``, :mod:`blendshape.export_a2f`) and glTF 2.0
+morph-target animation (``.gltf``/``.glb``, :mod:`blendshape.export_gltf`).
+
 Offline commands (``say``, ``animate``) hand their full frames (``rig.ALL_CHANNELS``
 order, 74 columns) to :func:`write_curves`; the extension picks the format. The JSON is
 ours and small; the CSV imitates a take recorded by Epic's Live Link Face iOS app, because
@@ -68,7 +72,8 @@ DEFAULT_JSON_CHANNELS: tuple[str, ...] = rig.ARKIT52 + rig.VISEME_CHANNELS
 JSON_DECIMALS = 4
 
 #: File extensions :func:`write_curves` understands (``.wav`` is written elsewhere).
-SUPPORTED_EXTENSIONS: tuple[str, ...] = (".json", ".csv")
+#: ``.a2f.json`` is matched on the whole name before ``.json``.
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".json", ".csv", ".a2f.json", ".gltf", ".glb")
 
 TIMECODE_COLUMN = "Timecode"
 BLENDSHAPE_COUNT_COLUMN = "BlendshapeCount"
@@ -301,24 +306,51 @@ def write_livelink_csv(
 # --------------------------------------------------------------------------- dispatch
 
 
-def write_curves(
-    path: PathLike, frames: np.ndarray, fps: float, duration: float | None = None
-) -> None:
-    """Write ``frames`` to ``path`` in the format its extension names (case-insensitive).
+def curves_format(path: PathLike) -> str:
+    """The entry of :data:`SUPPORTED_EXTENSIONS` that ``path`` ends with (case-insensitive).
 
-    ``duration`` goes into the JSON document; a CSV take has no such field (its length is
-    its rows), so it is ignored there.
+    The longest match wins, so ``take.a2f.json`` is Audio2Face JSON, not curves JSON.
+    Raises ValueError naming the supported extensions otherwise.
     """
-    suffix = Path(os.fspath(path)).suffix.lower()
-    if suffix == ".json":
-        write_json(path, frames, fps, duration=duration)
-    elif suffix == ".csv":
-        write_livelink_csv(path, frames, fps)
-    else:
+    name = Path(os.fspath(path)).name.lower()
+    matches = [ext for ext in SUPPORTED_EXTENSIONS if name.endswith(ext) and name != ext]
+    if not matches:
+        suffix = Path(name).suffix
         raise ValueError(
             f"unsupported curves file extension {suffix or '(none)'!r} for {os.fspath(path)}:"
             f" use one of {', '.join(SUPPORTED_EXTENSIONS)}"
         )
+    return max(matches, key=len)
+
+
+def write_curves(
+    path: PathLike,
+    frames: np.ndarray,
+    fps: float,
+    duration: float | None = None,
+    *,
+    track_path: str = "",
+) -> None:
+    """Write ``frames`` to ``path`` in the format its extension names (case-insensitive).
+
+    ``duration`` goes into the curves JSON document; the other formats have no such field
+    (their length is their frames), so it is ignored there. ``track_path`` is the audio
+    file the curves belong to, written as ``trackPath`` in ``.a2f.json`` (ignored
+    elsewhere).
+    """
+    fmt = curves_format(path)
+    if fmt == ".json":
+        write_json(path, frames, fps, duration=duration)
+    elif fmt == ".csv":
+        write_livelink_csv(path, frames, fps)
+    elif fmt == ".a2f.json":
+        from .export_a2f import write_a2f_json  # imported here: it imports this module
+
+        write_a2f_json(path, frames, fps, track_path=track_path)
+    else:
+        from .export_gltf import write_glb, write_gltf  # imported here: it imports this module
+
+        (write_glb if fmt == ".glb" else write_gltf)(path, frames, fps)
 
 
 __all__ = [
@@ -332,6 +364,7 @@ __all__ = [
     "TIMECODE_COLUMN",
     "TIMECODE_RATE",
     "curves_document",
+    "curves_format",
     "livelink_csv_rows",
     "livelink_timecode",
     "read_json",

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--vrchat-map", help="retarget map name or .json (default arkit-vrcft-v2)")
     serve.add_argument("--osc", metavar="HOST:PORT", help="also send plain OSC /talkbridge/<channel>")
 
-    say = sub.add_parser("say", help="speak a text to files: .wav, .json, .csv")
+    say = sub.add_parser("say", help="speak a text to files: .wav, .json, .csv, .a2f.json, .gltf, .glb")
     say.add_argument("text")
     say.add_argument("--voice", help="voice id (see `talkbridge voices`)")
     say.add_argument("--lang", help="language, e.g. en, de, cmn; picks a voice")
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--emotion", help="e.g. happy, or happy=0.6,surprised=0.4")
     say.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
     say.add_argument("-o", "--output", action="append", required=True, type=Path,
-                     help="output file; repeat for several (.wav, .json, .csv)")
+                     help="output file; repeat for several (.wav, .json, .csv, .a2f.json, .gltf, .glb)")
 
     voices = sub.add_parser("voices", help="list the voices of each TTS provider")
     voices.add_argument("--json", action="store_true")
@@ -81,17 +81,24 @@ def cmd_say(args: argparse.Namespace) -> int:
 
     outputs: list[Path] = args.output
     for path in outputs:
-        if path.suffix.lower() != ".wav" and path.suffix.lower() not in export.SUPPORTED_EXTENSIONS:
+        if path.suffix.lower() == ".wav":
+            continue
+        try:
+            export.curves_format(path)
+        except ValueError:
             supported = ", ".join((".wav",) + tuple(export.SUPPORTED_EXTENSIONS))
-            raise SystemExit(f"talkbridge say: cannot write {path}: use one of {supported}")
+            raise SystemExit(f"talkbridge say: cannot write {path}: use one of {supported}") from None
     result = render(default_registry(), args.text, voice=args.voice, lang=args.lang,
                     fps=args.fps, emotion=_emotion(args.emotion), seed=args.seed)
+    # A2F-style JSON names its sound track; point it at the .wav written beside it, if any.
+    wav = next((p for p in outputs if p.suffix.lower() == ".wav"), None)
     for path in outputs:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".wav":
             write_wav(str(path), result.pcm, result.rate)
         else:
-            export.write_curves(path, result.frames, result.fps, duration=result.duration)
+            export.write_curves(path, result.frames, result.fps, duration=result.duration,
+                                track_path=str(wav.resolve()) if wav else "")
         print(f"wrote {path}")
     print(f"{result.duration:.2f} s of speech, {len(result.frames)} frames at {result.fps} fps, "
           f"voice {result.voice}")

@@ -312,7 +312,7 @@ def test_write_curves_dispatches_by_extension(tmp_path):
     write_curves(tmp_path / "b.CSV", frames, 60)
     assert json.loads((tmp_path / "a.json").read_text())["duration"] == pytest.approx(0.05)
     assert read_csv(tmp_path / "b.CSV")[0] == REAL_TAKE_HEADER
-    assert SUPPORTED_EXTENSIONS == (".json", ".csv")
+    assert SUPPORTED_EXTENSIONS == (".json", ".csv", ".a2f.json", ".gltf", ".glb")
 
 
 @pytest.mark.parametrize("name", ["speech.wav", "curves.txt", "noext"])

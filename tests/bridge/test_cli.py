@@ -80,3 +80,18 @@ def test_serve_shuts_down_cleanly_on_sigterm():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_say_writes_a2f_json_and_glb_that_independent_readers_load(tmp_path):
+    import pygltflib
+
+    wav, a2f, glb = tmp_path / "s.wav", tmp_path / "s.a2f.json", tmp_path / "s.glb"
+    subprocess.run(CLI + ["say", "Big blue boat.", "-o", str(wav), "-o", str(a2f), "-o", str(glb)],
+                   check=True, capture_output=True, timeout=120)
+    doc = json.loads(a2f.read_text())
+    assert doc["facsNames"] == list(rig.ARKIT52) and doc["trackPath"] == str(wav.resolve())
+    assert len(doc["weightMat"]) == doc["numFrames"] and doc["numPoses"] == 52
+    gltf = pygltflib.GLTF2().load(str(glb))
+    assert gltf.meshes[0].extras["targetNames"] == list(rig.ARKIT52)
+    times = gltf.accessors[gltf.animations[0].samplers[0].input]
+    assert times.count == doc["numFrames"]
