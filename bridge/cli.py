@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .protocol.errors import TalkbridgeError
 
 log = logging.getLogger("talkbridge")
@@ -64,8 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("-o", "--output", action="append", required=True, type=Path,
                      help="output file; repeat for several (.wav, .json, .csv, .a2f.json, .gltf, .glb)")
 
+    animate = sub.add_parser("animate", help="any speech audio → face curves files (the network)")
+    animate.add_argument("audio", type=Path, help="wav or flac (mp3 if libsndfile reads it)")
+    animate.add_argument("--fps", type=_positive_fps, default=60)
+    animate.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
+    animate.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped one)")
+    animate.add_argument("-o", "--output", action="append", required=True, type=Path,
+                         help="output file; repeat for several (.json, .csv, .a2f.json, .gltf, .glb)")
+
+    evaluate = sub.add_parser("eval", help="measure the network on flite voices it never heard")
+    evaluate.add_argument("--weights", type=Path)
+    evaluate.add_argument("--json", action="store_true")
+
     voices = sub.add_parser("voices", help="list the voices of each TTS provider")
     voices.add_argument("--json", action="store_true")
+
+    train = sub.add_parser("train", help="build the corpus from the embedded voices and train the network")
+    train.add_argument("--minutes", type=float, default=60.0, help="minutes of speech to synthesize")
+    train.add_argument("--steps", type=int, default=3000)
+    train.add_argument("--batch", type=int, default=16)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    train.add_argument("--out", type=Path, default=None, help="checkpoint path (default: the shipped one)")
 
     bench = sub.add_parser("bench", help="performance benchmark")
     bench.add_argument("--json", action="store_true")
@@ -102,6 +124,60 @@ def cmd_say(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{result.duration:.2f} s of speech, {len(result.frames)} frames at {result.fps} fps, "
           f"voice {result.voice}")
+    return 0
+
+
+def _read_audio(path: Path):
+    """wav through the stdlib; anything else through soundfile (libsndfile) when installed."""
+    import wave
+
+    import numpy as np
+
+    if path.suffix.lower() == ".wav":
+        with wave.open(str(path)) as w:
+            if w.getsampwidth() != 2:
+                raise ValueError(f"{path}: only 16-bit PCM wav is read without soundfile")
+            data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+            data = data.reshape(-1, w.getnchannels()).mean(axis=1)
+            return data, w.getframerate()
+    try:
+        import soundfile
+    except ImportError:
+        raise ValueError(f"{path}: reading {path.suffix} needs `pip install soundfile`") from None
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return data.mean(axis=1), rate
+
+
+def cmd_animate(args: argparse.Namespace) -> int:
+    from blendshape import export
+    from blendshape.layers import LifeLayer
+    from blendshape.stream import load_model, animate_clip
+
+    for path in args.output:
+        export.curves_format(path)  # refuses an unknown extension before any work
+    audio, rate = _read_audio(args.audio)
+    frames = animate_clip(load_model(args.weights), audio, rate, args.fps)
+    LifeLayer(seed=args.seed).apply(frames, np.arange(len(frames)) / args.fps)
+    for path in args.output:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export.write_curves(path, frames, args.fps, duration=len(audio) / rate,
+                            track_path=str(args.audio.resolve()))
+        print(f"wrote {path}")
+    print(f"{len(audio) / rate:.2f} s of audio, {len(frames)} frames at {args.fps} fps")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from blendshape.stream import load_model
+
+    from .evaluation import evaluate
+
+    report = evaluate(load_model(args.weights))
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for name, metrics in report.items():
+            print(name, "  ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
 
 
@@ -191,7 +267,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"say": cmd_say, "voices": cmd_voices, "serve": cmd_serve, "bench": cmd_bench}
+def cmd_train(args: argparse.Namespace) -> int:
+    import hashlib
+    import time
+
+    import torch
+
+    from blendshape.train.train import TrainConfig, train
+    from blendshape.weights import DEFAULT_CHECKPOINT
+
+    from .server import default_registry
+    from .training import build_corpus
+
+    started = time.time()
+    clips = build_corpus(default_registry(), args.minutes, seed=args.seed)
+    config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads)
+    model = train(clips, config)
+    out = args.out or DEFAULT_CHECKPOINT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = model.checkpoint()
+    checkpoint["training"] = {
+        "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
+        "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
+        "seed": config.seed, "seconds": round(time.time() - started), "torch": torch.__version__,
+    }
+    torch.save(checkpoint, out)
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {model.param_count()} parameters, "
+          f"sha256 {digest}) in {time.time() - started:.0f} s")
+    return 0
+
+
+COMMANDS = {"animate": cmd_animate, "eval": cmd_eval, "train": cmd_train, "say": cmd_say, "voices": cmd_voices, "serve": cmd_serve, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (TalkbridgeError, LookupError, ValueError) as exc:
+    except (TalkbridgeError, LookupError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"talkbridge {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -45,6 +45,8 @@ class ServerConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     warm_up: bool = True
+    weights: str | None = None       # network checkpoint; None: the shipped one
+    device: str | None = None        # torch device; None: CUDA when present, else CPU
 
 
 class Server:
@@ -60,9 +62,28 @@ class Server:
         self._sessions: dict[str, Session] = {}
         self._ws: WsServer | None = None
         self._session_number = 0
+        self.network = self._load_network()
         if self.config.outputs.enabled:
             for target in self.config.outputs.build(1):  # fail at start on a bad setting
                 target.sender.close()
+
+    def _load_network(self):
+        """The batched network, or None (with a warning) when no weights load."""
+        try:
+            from blendshape.stream import WeightsNotFound, load_model, pick_device
+
+            from .network import AsyncBatcher
+        except ImportError as exc:  # torch missing
+            log.warning("network unavailable (%s): audio_in is refused; pip install torch", exc)
+            return None
+        try:
+            device = pick_device(self.config.device)
+            model = load_model(self.config.weights, device)
+        except (WeightsNotFound, RuntimeError) as exc:
+            log.warning("network unavailable: %s", exc)
+            return None
+        log.info("network on %s (%d parameters)", device, model.param_count())
+        return AsyncBatcher(model)
 
     @property
     def session_count(self) -> int:
@@ -95,7 +116,7 @@ class Server:
 
         session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
                           config=self.config.session, executor=self.executor,
-                          seed=secrets.randbits(32), make_pump=make_pump)
+                          seed=secrets.randbits(32), make_pump=make_pump, network=self.network)
         self._sessions[session.id] = session
         return session
 
@@ -127,6 +148,8 @@ class Server:
         """Stop utterances, close every connection (1001), release the port."""
         for session in list(self._sessions.values()):
             await session.close()
+        if self.network is not None:
+            await self.network.close()
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()

@@ -29,6 +29,9 @@ from blendshape import rig
 from blendshape.animator import SpeechAnimator
 from blendshape.layers import LifeLayer, UnknownEmotionError, emotion_vector, idle_frames
 
+from blendshape.stream import FrameRateConverter, Stream
+
+from .network import AsyncBatcher
 from .outputs import OutputPump
 from .protocol import codec
 from .protocol import errors as err
@@ -93,6 +96,9 @@ class Session:
     _idle_seq: int = field(default=0, init=False)
     closed: bool = field(default=False, init=False)
     outbox: object | None = field(default=None, init=False)  # set by the transport, for stats
+    #: The server's network batcher; None when no weights loaded (audio_in is then refused).
+    network: "AsyncBatcher | None" = None
+    _inputs: dict[str, "_AudioInput"] = field(default_factory=dict, init=False)
     #: Builds this session's paced UDP outputs (Live Link Face, VMC, …) at hello, if any.
     make_pump: Callable[[int, float], OutputPump | None] | None = None
     pump: OutputPump | None = field(default=None, init=False)
@@ -168,6 +174,11 @@ class Session:
 
     async def _on_interrupt(self, msg: m.Interrupt) -> None:
         """Stop the current utterance (and, without an id, everything queued) at once."""
+        for utt_id in [i for i in self._inputs if msg.id in (None, i)]:
+            del self._inputs[utt_id]
+            await self.send(m.Clear(id=utt_id))
+            await self.send(m.Utterance(id=utt_id, state="end", source="audio_in",
+                                        reason="interrupted"))
         dropped = [u for u in self._queue if msg.id is None or u.id == msg.id]
         for utt in dropped:
             self._queue.remove(utt)
@@ -183,6 +194,38 @@ class Session:
                                         reason="interrupted"))
         for utt in dropped:
             await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="interrupted"))
+
+    async def _on_audio_in(self, msg: m.AudioIn) -> None:
+        """Animate audio the client already has: curves only, streamed as the audio arrives."""
+        hello = self.hello
+        assert hello is not None
+        if self.network is None:
+            raise err.Unsupported("audio_in needs the network's weights: run `talkbridge train`")
+        utt = self._inputs.get(msg.id)
+        if utt is None:
+            if any(u.id == msg.id for u in self._pending()) or msg.id == "idle":
+                raise err.DuplicateId(f"utterance id {msg.id!r} is already in use")
+            if len(self._inputs) >= self.config.max_queue:
+                raise err.QueueFull(f"{len(self._inputs)} audio_in streams are open; end one first")
+            utt = _AudioInput(msg.id, msg.rate, self.network.new_stream(msg.rate),
+                              FrameRateConverter(hello.fps), self.clock() - self._t0)
+            self._inputs[msg.id] = utt
+            await self.send(m.Utterance(id=msg.id, state="start", source="audio_in"))
+        elif msg.rate != utt.rate:
+            raise err.InvalidField(f"audio_in.rate changed from {utt.rate} to {msg.rate} "
+                                   "within one utterance", field="rate")
+        pcm = codec.decode_pcm16(msg.data).astype(np.float32) / 32768.0
+        weights = await self.network.submit(utt.stream, utt.stream.features(pcm, last=msg.end))
+        full = utt.converter.push(weights, last=msg.end)
+        if len(full):
+            first = utt.converter.next_frame - len(full)
+            times = np.arange(first, first + len(full)) / hello.fps
+            self._life.apply(full, utt.life_offset + times)
+            await self.send(self._curves(msg.id, utt.seq, first / hello.fps, full))
+            utt.seq += 1
+        if msg.end:
+            del self._inputs[msg.id]
+            await self.send(m.Utterance(id=msg.id, state="end", source="audio_in", reason="done"))
 
     async def _on_ping(self, msg: m.Ping) -> None:
         await self.send(m.Pong(t=msg.t, server_t=self.clock() - self._t0))
@@ -301,6 +344,18 @@ class Session:
             self.pump.close()
 
 
+@dataclass
+class _AudioInput:
+    """One ``audio_in`` utterance: its network stream and frame-rate conversion."""
+
+    id: str
+    rate: int
+    stream: Stream
+    converter: FrameRateConverter
+    life_offset: float
+    seq: int = 0
+
+
 class _Pacer:
     """Holds an utterance at most ``lead`` seconds of audio ahead of real time.
 
@@ -325,6 +380,7 @@ class _Pacer:
 _HANDLERS: dict[type, Callable[[Session, m.ClientMessage], Awaitable[None]]] = {
     m.Hello: Session._on_unexpected_hello,  # type: ignore[dict-item]
     m.Say: Session._on_say,  # type: ignore[dict-item]
+    m.AudioIn: Session._on_audio_in,  # type: ignore[dict-item]
     m.Interrupt: Session._on_interrupt,  # type: ignore[dict-item]
     m.Ping: Session._on_ping,  # type: ignore[dict-item]
     m.Playback: Session._on_playback,  # type: ignore[dict-item]

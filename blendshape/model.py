@@ -1,0 +1,95 @@
+"""The audio → face network: causal convolutions + GRU with a fixed look-ahead.
+
+Input: log-mel frames (``features.py``, 100 a second). Output per frame: the 52 ARKit weights
+(sigmoid) and the 15 viseme weights (softmax). Frame i of the output describes the face at
+frame i − ``lookahead``: the network hears ``lookahead`` frames (10 ms each) past the
+moment it animates, which is all the future it needs to see a plosive coming, and the only
+latency it adds beyond the 10 ms hop.
+
+The streaming step is a pure function of (features, state) → (curves, state) with the state
+an explicit tuple of tensors batched over streams (DESIGN §8): a batcher, or a remote
+replica, can carry any stream's state without the model holding any.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .features import N_MELS
+
+N_ARKIT, N_VISEMES = 52, 15
+N_OUT = N_ARKIT + N_VISEMES
+State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # conv1 tail, conv2 tail, GRU hidden
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_mels: int = N_MELS
+    hidden: int = 192
+    layers: int = 2
+    kernel: int = 3
+    lookahead: int = 4  # frames of 10 ms
+
+
+class AudioToFace(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.register_buffer("mean", torch.zeros(c.n_mels))
+        self.register_buffer("std", torch.ones(c.n_mels))
+        self.conv1 = nn.Conv1d(c.n_mels, c.hidden, c.kernel)
+        self.conv2 = nn.Conv1d(c.hidden, c.hidden, c.kernel)
+        self.gru = nn.GRU(c.hidden, c.hidden, num_layers=c.layers, batch_first=True)
+        self.head = nn.Linear(c.hidden, N_OUT)
+
+    # ---- the one computation, shared by training, offline and streaming -----------------
+
+    def initial_state(self, batch: int, device: torch.device | None = None) -> State:
+        c = self.config
+        device = device or self.mean.device
+        silence = self.mean.view(1, -1, 1).expand(batch, -1, c.kernel - 1)
+        return (silence.to(device).clone(),
+                torch.zeros(batch, c.hidden, c.kernel - 1, device=device),
+                torch.zeros(c.layers, batch, c.hidden, device=device))
+
+    def step(self, feats: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """(B, T, n_mels) log-mel frames → (B, T, 67) logits, carrying ``state`` across calls.
+
+        The first ``kernel − 1`` frames of context come from the state (silence at the start),
+        so cutting a clip into chunks changes nothing.
+        """
+        tail1, tail2, hidden = state
+        x = torch.cat([tail1, ((feats - self.mean) / self.std).transpose(1, 2)], dim=2)
+        k = self.config.kernel - 1
+        h1 = torch.relu(self.conv1(x))
+        y = torch.cat([tail2, h1], dim=2)
+        h2 = torch.relu(self.conv2(y))
+        out, hidden = self.gru(h2.transpose(1, 2), hidden)
+        return self.head(out), (x[:, :, -k:], y[:, :, -k:], hidden)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Whole clips from silence: (B, T, n_mels) → (B, T, 67) logits (not yet delayed)."""
+        logits, _ = self.step(feats, self.initial_state(feats.shape[0], feats.device))
+        return logits
+
+    @staticmethod
+    def activate(logits: torch.Tensor) -> torch.Tensor:
+        """Logits → weights: sigmoid for ARKit, softmax for visemes."""
+        return torch.cat([torch.sigmoid(logits[..., :N_ARKIT]),
+                          torch.softmax(logits[..., N_ARKIT:], dim=-1)], dim=-1)
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def checkpoint(self) -> dict:
+        return {"config": asdict(self.config), "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> "AudioToFace":
+        model = cls(ModelConfig(**checkpoint["config"]))
+        model.load_state_dict(checkpoint["state_dict"])
+        return model.eval()

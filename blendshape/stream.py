@@ -1,0 +1,183 @@
+"""Running the network: whole clips, live streams, and one batched step for many streams.
+
+A stream turns audio chunks of any size and rate into face frames at 100 a second, delayed
+by the model's look-ahead (40 ms) plus the 10 ms hop. Its state — features not yet framed,
+the model's tensors — is explicit, so the :class:`Batcher` can run every live stream of the
+process in one forward pass per tick, on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import rig
+from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
+from .model import AudioToFace, State
+from .weights import DEFAULT_CHECKPOINT
+
+log = logging.getLogger(__name__)
+
+_TARGET_COLUMNS = rig.column_indices(rig.ARKIT52 + rig.VISEME_CHANNELS)
+_SILENCE = np.full((1, N_MELS), np.log(LOG_FLOOR), np.float32)
+
+
+class WeightsNotFound(FileNotFoundError):
+    """No checkpoint: say how to get one."""
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(path: Path | str | None = None, device: torch.device | None = None) -> AudioToFace:
+    path = Path(path or DEFAULT_CHECKPOINT)
+    if not path.exists():
+        raise WeightsNotFound(f"no network weights at {path}: run `talkbridge train` "
+                              "or use --animator procedural")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return AudioToFace.from_checkpoint(checkpoint).to(device or pick_device())
+
+
+def to_full_frames(weights: np.ndarray, fps: float, n_out: int | None = None) -> np.ndarray:
+    """(n, 67) network frames at 100 fps (frame i at i/100 s) → (m, 74) full frames at ``fps``."""
+    n = len(weights)
+    m = n_out if n_out is not None else int(np.ceil(n * fps / FRAME_RATE - 1e-9))
+    full = np.zeros((m, len(rig.ALL_CHANNELS)), np.float32)
+    if n == 0 or m == 0:
+        return full
+    pos = np.arange(m) * FRAME_RATE / fps
+    lo = np.clip(np.floor(pos).astype(int), 0, n - 1)
+    hi = np.minimum(lo + 1, n - 1)
+    w = np.clip(pos - lo, 0, 1)[:, None]
+    full[:, _TARGET_COLUMNS] = (1 - w) * weights[lo] + w * weights[hi]
+    return full
+
+
+@torch.no_grad()
+def animate_clip(model: AudioToFace, audio: np.ndarray, rate: int, fps: float = 60.0) -> np.ndarray:
+    """A whole clip → full frames at ``fps`` covering its duration (the look-ahead is free here)."""
+    from .train.corpus import resample
+
+    audio16 = resample(np.asarray(audio, np.float32), rate)
+    feats = log_mel(audio16)
+    lead = model.config.lookahead
+    padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
+    device = model.mean.device
+    logits = model(torch.from_numpy(padded)[None].to(device))[0, lead:]
+    weights = AudioToFace.activate(logits).cpu().numpy()
+    duration = len(audio) / rate
+    return to_full_frames(weights, fps, int(np.ceil(duration * fps - 1e-9)))
+
+
+@dataclass
+class Stream:
+    """One live audio stream's state: resampler, feature framer, model state."""
+
+    model: AudioToFace
+    rate: int
+    _framer: StreamingLogMel = field(default_factory=StreamingLogMel)
+    _resampler: object = None
+    state: State | None = None
+    computed: int = 0     # network frames computed so far, the look-ahead ones included
+
+    def __post_init__(self) -> None:
+        if self.rate != SAMPLE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
+        self.state = self.model.initial_state(1)
+
+    def features(self, pcm: np.ndarray, last: bool = False) -> np.ndarray:
+        """Audio at the stream's rate → the log-mel frames it completes."""
+        audio = np.asarray(pcm, np.float32)
+        if self._resampler is not None:
+            audio = self._resampler.resample_chunk(audio, last=last)
+        feats = self._framer.push(audio)
+        if last:  # let the look-ahead see past the end: silence
+            feats = np.concatenate([feats, np.repeat(_SILENCE, self.model.config.lookahead, axis=0)])
+        return feats
+
+
+class Batcher:
+    """Runs one model step for many streams at once: cost grows sub-linearly with streams."""
+
+    def __init__(self, model: AudioToFace) -> None:
+        self.model = model
+
+    @torch.no_grad()
+    def step(self, streams: list[Stream], feats: list[np.ndarray]) -> list[np.ndarray]:
+        """Advance each stream by its new feature frames; return each stream's new face weights.
+
+        Streams with different frame counts are padded to the longest and their states taken
+        at their own last real frame, so batching never changes a stream's result.
+        """
+        live = [i for i, f in enumerate(feats) if len(f)]
+        out: list[np.ndarray] = [np.zeros((0, 67), np.float32) for _ in streams]
+        if not live:
+            return out
+        by_len: dict[int, list[int]] = {}
+        for i in live:
+            by_len.setdefault(len(feats[i]), []).append(i)
+        device = self.model.mean.device
+        for length, group in by_len.items():  # equal lengths batch exactly (usual: one tick)
+            x = torch.from_numpy(np.stack([feats[i] for i in group])).to(device)
+            state = tuple(torch.cat([streams[i].state[k] for i in group], dim=1 if k == 2 else 0)
+                          for k in range(3))
+            logits, new = self.model.step(x, state)  # type: ignore[arg-type]
+            weights = AudioToFace.activate(logits).cpu().numpy()
+            for j, i in enumerate(group):
+                streams[i].state = (new[0][j:j + 1], new[1][j:j + 1], new[2][:, j:j + 1])
+                # The first `lookahead` outputs describe the face before the audio began.
+                skip = max(0, self.model.config.lookahead - streams[i].computed)
+                streams[i].computed += length
+                out[i] = weights[j, skip:]
+        return out
+
+    def push(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:
+        """One stream on its own: audio in, the face weights (100 fps) it completes out."""
+        return self.step([stream], [stream.features(pcm, last)])[0]
+
+
+@dataclass
+class FrameRateConverter:
+    """Network frames (100 fps, arriving in pieces) → full frames at ``fps``, incrementally.
+
+    Frame k is released once the two network frames around k/fps exist (or at the end), so
+    the output equals :func:`to_full_frames` of everything at once.
+    """
+
+    fps: float
+    _weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 67), np.float32))
+    _offset: int = 0   # network frame index of _weights[0]
+    next_frame: int = 0
+
+    def push(self, weights: np.ndarray, last: bool = False) -> np.ndarray:
+        self._weights = np.concatenate([self._weights, weights])
+        total = self._offset + len(self._weights)
+        if total == 0:
+            return np.zeros((0, len(rig.ALL_CHANNELS)), np.float32)
+        if last:
+            end = int(np.ceil(total * self.fps / FRAME_RATE - 1e-9))
+        else:  # frames whose upper neighbour already exists
+            end = int(np.floor((total - 2) * self.fps / FRAME_RATE)) + 1 if total >= 2 else 0
+        ks = np.arange(self.next_frame, max(end, self.next_frame))
+        full = np.zeros((len(ks), len(rig.ALL_CHANNELS)), np.float32)
+        if len(ks):
+            pos = ks * FRAME_RATE / self.fps - self._offset
+            lo = np.clip(np.floor(pos).astype(int), 0, len(self._weights) - 1)
+            hi = np.minimum(lo + 1, len(self._weights) - 1)
+            w = np.clip(pos - lo, 0, 1)[:, None]
+            full[:, _TARGET_COLUMNS] = (1 - w) * self._weights[lo] + w * self._weights[hi]
+            self.next_frame = int(ks[-1]) + 1
+        keep_from = int(np.floor(self.next_frame * FRAME_RATE / self.fps)) - self._offset - 1
+        keep_from = min(max(0, keep_from), len(self._weights))
+        self._weights, self._offset = self._weights[keep_from:], self._offset + keep_from
+        return full

@@ -1,0 +1,117 @@
+"""Train the network on teacher clips: crops, augmentation, delayed targets. CPU or GPU.
+
+The loss asks for three things a viewer notices: the right mouth shape (L1 on the ARKit
+weights, mouth channels weighted up), the right viseme (cross-entropy against the teacher's
+distribution), and no jitter (L1 on frame-to-frame differences).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .. import rig
+from ..features import log_mel
+from ..model import N_ARKIT, AudioToFace, ModelConfig
+from . import augment
+from .corpus import Clip
+
+log = logging.getLogger(__name__)
+
+_MOUTH = torch.tensor([2.0 if n.startswith(("jaw", "mouth", "tongue", "cheekPuff")) else 0.5
+                       for n in rig.ARKIT52])
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch: int = 16
+    crop: int = 300            # frames (3 s)
+    lr: float = 2e-3
+    variants: int = 2          # augmented copies of each clip, besides the clean one
+    seed: int = 0
+    threads: int = 0           # 0: torch's default
+
+
+def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features, targets) pairs: each clip clean and in ``variants`` augmented versions."""
+    out = []
+    for clip in clips:
+        versions = [(clip.audio, clip.targets)]
+        for _ in range(variants):
+            audio, targets, _ = augment.random_chain(clip.audio, clip.targets, rng)
+            versions.append((audio, targets))
+        for audio, targets in versions:
+            feats = log_mel(audio)
+            n = min(len(feats), len(targets))
+            if n > 10:
+                out.append((feats[:n], targets[:n]))
+    return out
+
+
+def _batch(examples, size: int, crop: int, rng: np.random.Generator):
+    feats, targets = [], []
+    for i in rng.integers(0, len(examples), size):
+        f, t = examples[i]
+        start = int(rng.integers(0, max(1, len(f) - crop)))
+        f, t = f[start:start + crop], t[start:start + crop]
+        pad = crop - len(f)
+        if pad:  # short clip: pad with its own silence (first frame) and rest targets
+            f = np.concatenate([f, np.repeat(f[:1], pad, axis=0)])
+            t = np.concatenate([t, np.repeat(t[-1:], pad, axis=0)])
+        feats.append(f)
+        targets.append(t)
+    return torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(targets))
+
+
+def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    lead = model.config.lookahead
+    logits = model(feats)[:, lead:]
+    targets = targets[:, : targets.shape[1] - lead]
+    pred = torch.sigmoid(logits[..., :N_ARKIT])
+    arkit = targets[..., :N_ARKIT]
+    weight = _MOUTH.to(pred.device)
+    shape = ((pred - arkit).abs() * weight).mean()
+    motion = ((pred.diff(dim=1) - arkit.diff(dim=1)).abs() * weight).mean()
+    vis_log = torch.log_softmax(logits[..., N_ARKIT:], dim=-1)
+    visemes = -(targets[..., N_ARKIT:] * vis_log).sum(-1).mean()
+    return shape + 0.5 * motion + 0.1 * visemes
+
+
+def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
+          model_config: ModelConfig = ModelConfig(), device: str | None = None) -> AudioToFace:
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    started = time.time()
+    examples = _examples(clips, config.variants, rng)
+    all_feats = np.concatenate([f for f, _ in examples])
+    log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
+             len(all_feats) / 6000, time.time() - started)
+    model = AudioToFace(model_config).to(dev)
+    model.mean.copy_(torch.from_numpy(all_feats.mean(axis=0)))
+    model.std.copy_(torch.from_numpy(all_feats.std(axis=0) + 1e-3))
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    for step in range(config.steps):
+        lr = config.lr * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        feats, targets = _batch(examples, config.batch, config.crop, rng)
+        loss = loss_fn(model, feats.to(dev), targets.to(dev))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == config.steps - 1:
+            log.info("step %d/%d loss %.4f lr %.2e (%.0f s)", step, config.steps, loss.item(), lr,
+                     time.time() - started)
+    return model.cpu().eval()

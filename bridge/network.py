@@ -1,0 +1,77 @@
+"""The network inside the server: one batched forward pass per tick for every live stream.
+
+Sessions submit (stream, feature frames) and await the result; a single loop collects what
+arrived during one tick (10 ms, one feature frame), runs :class:`blendshape.stream.Batcher`
+once in a worker thread, and hands each session its frames. Cost grows with the batch far
+slower than with the number of separate calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+
+import numpy as np
+
+from blendshape.model import AudioToFace
+from blendshape.stream import Batcher, Stream
+
+log = logging.getLogger(__name__)
+
+
+class AsyncBatcher:
+    def __init__(self, model: AudioToFace, tick: float = 0.01,
+                 executor: concurrent.futures.Executor | None = None) -> None:
+        self.model = model
+        self.batcher = Batcher(model)
+        self.tick = tick
+        self.executor = executor or concurrent.futures.ThreadPoolExecutor(1, "network")
+        self._pending: list[tuple[Stream, np.ndarray, asyncio.Future]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.largest = 0
+
+    def new_stream(self, rate: int) -> Stream:
+        return Stream(self.model, rate)
+
+    async def submit(self, stream: Stream, feats: np.ndarray) -> np.ndarray:
+        """The face weights (100 fps) these features complete for ``stream``."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="network-batcher")
+        # A session awaits each submission before its next message: one per stream per tick.
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending.append((stream, feats, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.tick)  # let a tick's worth of streams arrive
+            batch, self._pending = self._pending, []
+            self._wake.clear()
+            if not batch:
+                continue
+            streams = [s for s, _, _ in batch]
+            feats = [f for _, f, _ in batch]
+            try:
+                results = await loop.run_in_executor(self.executor, self.batcher.step, streams, feats)
+            except Exception as exc:  # a failed batch fails its callers, not the loop
+                log.exception("network batch failed")
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.largest = max(self.largest, len(batch))
+            for (_, _, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
