@@ -111,6 +111,47 @@ async def _latency(runs: int, text: str, label: str) -> dict[str, float]:
     }
 
 
+def _network(runs: int) -> dict[str, float]:
+    """The network's cost: one stream on one thread, and batches of many streams."""
+    import torch
+
+    from blendshape.stream import Batcher, Stream, WeightsNotFound, load_model
+
+    try:
+        model = load_model(device=torch.device("cpu"))
+    except WeightsNotFound as exc:
+        return {"network": f"skipped: {exc}"}  # type: ignore[dict-item]
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.normal(size=16_000 * 10)).astype(np.float32)
+    torch.set_num_threads(1)
+    batcher = Batcher(model)
+    stream = Stream(model, 16_000)
+    start = time.perf_counter()
+    for i in range(0, len(audio), 320):  # 20 ms chunks, as a live stream arrives
+        batcher.push(stream, audio[i:i + 320])
+    rtf = (time.perf_counter() - start) / 10.0
+    torch.set_num_threads(threads)
+    report = {"network_parameters": model.param_count(),
+              "network_rtf_one_stream_one_thread": round(rtf, 4),
+              "network_lookahead_ms": model.config.lookahead * 10 + 10}
+    feats = np.zeros((2, 80), np.float32) - 6.0  # one 20 ms tick per stream
+    sustained = 0
+    for n in (1, 8, 32, 64, 128, 256, 512):
+        streams = [Stream(model, 16_000) for _ in range(n)]
+        times = []
+        for _ in range(max(3, runs // 2)):
+            start = time.perf_counter()
+            batcher.step(streams, [feats] * n)
+            times.append(time.perf_counter() - start)
+        per_tick = statistics.median(times)
+        report[f"network_batch_{n}_ms_per_20ms_tick"] = round(per_tick * 1000, 2)
+        if per_tick < 0.02:
+            sustained = n
+    report["network_streams_sustained_cpu"] = sustained
+    return report
+
+
 def run_bench(runs: int = 10) -> dict[str, float]:
     from .server import default_registry
 
@@ -120,4 +161,5 @@ def run_bench(runs: int = 10) -> dict[str, float]:
     report.update(asyncio.run(_latency(runs, LONG_FIRST, "long_first_sentence")))
     report.update(_animator_rtf(default_registry(), runs))
     report["procedural_lookahead_ms"] = "whole sentence (phoneme timings from TTS)"  # type: ignore[assignment]
+    report.update(_network(runs))
     return report
