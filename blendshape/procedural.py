@@ -82,7 +82,6 @@ _JAW = _A["jawOpen"]
 _LOWER = [_A["mouthLowerDownLeft"], _A["mouthLowerDownRight"]]
 _SIL = rig.VISEME_INDEX["sil"]
 _PP = rig.VISEME_INDEX["PP"]
-_VIS_COL = len(rig.ARKIT52) + len(rig.HEAD) + len(rig.EYES)
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,6 @@ def loudness(pcm: np.ndarray, rate: int, times: np.ndarray, window: float = 0.03
     0 dB → 1: relative, so a quiet voice still opens its jaw.
     """
     x = np.asarray(pcm, dtype=np.float32)
-    if x.dtype.kind == "i":  # pragma: no cover - callers pass float
-        x = x / 32768.0
     n = len(x)
     if n == 0:
         return np.zeros(len(times), dtype=np.float32)
@@ -182,7 +179,7 @@ def animate(spans: Sequence[VisemeSpan], times: np.ndarray, loud: np.ndarray | N
     weights[:, _PP] += seal[:, 0]
     full = np.zeros((len(times), len(rig.ALL_CHANNELS)), dtype=np.float32)
     full[:, :52] = np.clip(arkit, 0.0, 1.0)
-    full[:, _VIS_COL:] = weights
+    full[:, rig.VISEME_START:] = weights
     return full
 
 

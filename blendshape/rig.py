@@ -55,6 +55,11 @@ CHANNEL_SETS: dict[str, tuple[str, ...]] = {
 ALL_CHANNELS: tuple[str, ...] = ARKIT52 + HEAD + EYES + VISEME_CHANNELS
 CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(ALL_CHANNELS)}
 
+#: What the network predicts and trains on: the ARKit weights, then the viseme weights.
+NETWORK_CHANNELS: tuple[str, ...] = ARKIT52 + VISEME_CHANNELS
+#: Column of ``viseme_sil`` in a full frame; the visemes run to the end.
+VISEME_START: int = CHANNEL_INDEX["viseme_sil"]
+
 #: Channels that carry radians rather than 0..1 weights.
 ROTATION_CHANNELS: frozenset[str] = frozenset(HEAD + EYES)
 

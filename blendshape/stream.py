@@ -22,7 +22,7 @@ from .weights import DEFAULT_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
-_TARGET_COLUMNS = rig.column_indices(rig.ARKIT52 + rig.VISEME_CHANNELS)
+_TARGET_COLUMNS = rig.column_indices(rig.NETWORK_CHANNELS)
 _SILENCE = np.full((1, N_MELS), np.log(LOG_FLOOR), np.float32)
 
 
@@ -46,19 +46,22 @@ def load_model(path: Path | str | None = None, device: torch.device | None = Non
     return AudioToFace.from_checkpoint(checkpoint).to(device or pick_device())
 
 
-def to_full_frames(weights: np.ndarray, fps: float, n_out: int | None = None) -> np.ndarray:
-    """(n, 67) network frames at 100 fps (frame i at i/100 s) → (m, 74) full frames at ``fps``."""
-    n = len(weights)
-    m = n_out if n_out is not None else int(np.ceil(n * fps / FRAME_RATE - 1e-9))
-    full = np.zeros((m, len(rig.ALL_CHANNELS)), np.float32)
-    if n == 0 or m == 0:
+def _interpolate(weights: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Full frames from network frames read at fractional indices ``pos`` (ends held)."""
+    full = np.zeros((len(pos), len(rig.ALL_CHANNELS)), np.float32)
+    if len(pos) == 0 or len(weights) == 0:
         return full
-    pos = np.arange(m) * FRAME_RATE / fps
-    lo = np.clip(np.floor(pos).astype(int), 0, n - 1)
-    hi = np.minimum(lo + 1, n - 1)
+    lo = np.clip(np.floor(pos).astype(int), 0, len(weights) - 1)
+    hi = np.minimum(lo + 1, len(weights) - 1)
     w = np.clip(pos - lo, 0, 1)[:, None]
     full[:, _TARGET_COLUMNS] = (1 - w) * weights[lo] + w * weights[hi]
     return full
+
+
+def to_full_frames(weights: np.ndarray, fps: float, n_out: int | None = None) -> np.ndarray:
+    """(n, 67) network frames at 100 fps (frame i at i/100 s) → (m, 74) full frames at ``fps``."""
+    m = n_out if n_out is not None else int(np.ceil(len(weights) * fps / FRAME_RATE - 1e-9))
+    return _interpolate(weights, np.arange(m) * FRAME_RATE / fps)
 
 
 @torch.no_grad()
@@ -169,14 +172,8 @@ class FrameRateConverter:
         else:  # frames whose upper neighbour already exists
             end = int(np.floor((total - 2) * self.fps / FRAME_RATE)) + 1 if total >= 2 else 0
         ks = np.arange(self.next_frame, max(end, self.next_frame))
-        full = np.zeros((len(ks), len(rig.ALL_CHANNELS)), np.float32)
-        if len(ks):
-            pos = ks * FRAME_RATE / self.fps - self._offset
-            lo = np.clip(np.floor(pos).astype(int), 0, len(self._weights) - 1)
-            hi = np.minimum(lo + 1, len(self._weights) - 1)
-            w = np.clip(pos - lo, 0, 1)[:, None]
-            full[:, _TARGET_COLUMNS] = (1 - w) * self._weights[lo] + w * self._weights[hi]
-            self.next_frame = int(ks[-1]) + 1
+        full = _interpolate(self._weights, ks * FRAME_RATE / self.fps - self._offset)
+        self.next_frame += len(ks)
         keep_from = int(np.floor(self.next_frame * FRAME_RATE / self.fps)) - self._offset - 1
         keep_from = min(max(0, keep_from), len(self._weights))
         self._weights, self._offset = self._weights[keep_from:], self._offset + keep_from

@@ -16,6 +16,7 @@ import numpy as np
 from blendshape import procedural
 from blendshape.animator import SpeechAnimator
 from blendshape.phonemes import to_viseme_spans
+from blendshape.train.metrics import energy_baseline
 
 TWO_SENTENCES = "Papa bought a big blue boat. It sails across the bay every morning."
 LONG_FIRST = ("Well, as I was telling the harbour master only yesterday afternoon, the old blue "
@@ -31,8 +32,8 @@ def _p90_ms(values: list[float]) -> float:
 
 
 def energy_jaw(pcm: np.ndarray, rate: int, times: np.ndarray) -> np.ndarray:
-    """The baseline many lip-sync plugins ship: jawOpen = loudness, nothing else."""
-    return procedural.loudness(pcm, rate, times)
+    """The baseline many lip-sync plugins ship (the one ``talkbridge eval`` scores)."""
+    return energy_baseline(procedural.loudness(pcm, rate, times))
 
 
 def _animator_rtf(tts, runs: int) -> dict[str, float]:

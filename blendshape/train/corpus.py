@@ -19,7 +19,7 @@ from ..features import FRAME_RATE, SAMPLE_RATE
 from ..phonemes import PhonemeSpan
 
 #: Columns the network predicts: the 52 ARKit weights, then the 15 viseme weights.
-TARGET_CHANNELS: tuple[str, ...] = rig.ARKIT52 + rig.VISEME_CHANNELS
+TARGET_CHANNELS: tuple[str, ...] = rig.NETWORK_CHANNELS
 _TARGET_COLUMNS = rig.column_indices(TARGET_CHANNELS)
 
 

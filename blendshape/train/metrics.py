@@ -19,7 +19,7 @@ from ..phonemes import VisemeSpan
 _MOUTH = np.array([i for i, n in enumerate(rig.ARKIT52) if n.startswith(("jaw", "mouth"))])
 _JAW, _CLOSE = rig.ARKIT_INDEX["jawOpen"], rig.ARKIT_INDEX["mouthClose"]
 _PRESS = [rig.ARKIT_INDEX["mouthPressLeft"], rig.ARKIT_INDEX["mouthPressRight"]]
-_VIS = slice(len(rig.ARKIT52) + len(rig.HEAD) + len(rig.EYES), None)
+_VIS = slice(rig.VISEME_START, None)
 
 
 def sealed(frames: np.ndarray) -> np.ndarray:
