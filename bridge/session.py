@@ -36,7 +36,7 @@ from .outputs import OutputPump
 from .protocol import codec
 from .protocol import errors as err
 from .protocol import messages as m
-from .speech.tts.base import SpeechChunk, TTSError
+from .speech.tts.base import SpeechChunk, TTSError, TTSProvider, Voice
 from .speech.tts.registry import TTSRegistry, VoiceNotFound
 from .streaming import UtteranceChunker, WireChunk, frames_per_chunk
 
@@ -62,8 +62,8 @@ class SessionConfig:
 class _Utterance:
     id: str
     text: str
-    voice: str | None
-    lang: str | None
+    provider: TTSProvider
+    voice: Voice
     emotion: str | dict[str, float] | None
     task: asyncio.Task[None] | None = None
     stop: bool = False
@@ -157,7 +157,7 @@ class Session:
                 f"say.text has {len(text)} characters; the limit is {self.config.max_text_chars}"
             )
         try:
-            self.tts.resolve(msg.voice, msg.lang)
+            provider, voice = self.tts.resolve(msg.voice, msg.lang)
         except VoiceNotFound as exc:
             raise err.UnknownVoice(str(exc)) from None
         try:
@@ -169,7 +169,7 @@ class Session:
         utt_id = msg.id or f"u{next(self._ids)}"
         if utt_id == "idle" or any(u.id == utt_id for u in self._pending()):
             raise err.DuplicateId(f"utterance id {utt_id!r} is already in use")
-        self._queue.append(_Utterance(utt_id, text, msg.voice, msg.lang, msg.emotion))
+        self._queue.append(_Utterance(utt_id, text, provider, voice, msg.emotion))
         self._wake.set()
 
     async def _on_interrupt(self, msg: m.Interrupt) -> None:
@@ -254,7 +254,7 @@ class Session:
         """Synthesize sentence by sentence; send audio + curves paced ahead of real time."""
         hello = self.hello
         assert hello is not None
-        provider, voice = self.tts.resolve(utt.voice, utt.lang)
+        provider, voice = utt.provider, utt.voice
         animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
                                   life_offset=self.clock() - self._t0)
         chunker = UtteranceChunker(hello.fps, hello.audio_rate,
