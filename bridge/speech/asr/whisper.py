@@ -1,0 +1,178 @@
+"""Whisper through faster-whisper (CTranslate2): accurate, multilingual, offline.
+
+Whisper is not a streaming model: it transcribes a whole clip. Partials therefore come from
+re-transcribing the turn's audio so far, at most once per ``partial_interval`` seconds of
+audio (greedy, cheaper), and the final from one transcription (beam search) at finish().
+The model must be a local folder: talkbridge never downloads weights at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .base import ASRError
+
+_INSTALL_HINT = "pip install talkbridge[whisper]"
+_RATE = 16000
+#: Whisper's language codes are ISO 639-1; map the voice-style codes the server uses.
+_LANG_ALIASES = {"cmn": "zh", "zh-hk": "yue"}
+
+#: (audio float32 16 kHz, language or None for auto-detect, final?) -> text
+Transcribe = Callable[[np.ndarray, str | None, bool], str]
+
+
+def whisper_language(lang: str | None) -> str | None:
+    """``en-US`` → ``en``; None stays None (Whisper detects the language)."""
+    if not lang:
+        return None
+    key = lang.strip().lower().replace("_", "-")
+    return _LANG_ALIASES.get(key) or _LANG_ALIASES.get(key.split("-")[0], key.split("-")[0])
+
+
+def local_model_dir(model: str | Path | None) -> Path:
+    """The CTranslate2 model folder, or an ASRError saying how to get one."""
+    how = ("pass model= the path of a CTranslate2 Whisper model folder (one with model.bin, "
+           "e.g. a copy of Systran/faster-whisper-small, or your own converted with "
+           "ct2-transformers-converter); talkbridge never downloads models")
+    if model is None or str(model).strip() == "":
+        raise ASRError(f"the whisper recognizer needs a local model: {how}")
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise ASRError(f"whisper model {str(model)!r} is not an existing folder: {how}")
+    if not (path / "model.bin").is_file():
+        raise ASRError(f"{path} has no model.bin, so it is not a CTranslate2 Whisper model: {how}")
+    return path
+
+
+def _import_whisper_model() -> Any:
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as exc:
+        raise ASRError(f"faster-whisper is not installed: {_INSTALL_HINT}") from exc
+    return WhisperModel
+
+
+class WhisperASR:
+    """One loaded Whisper model shared by every stream.
+
+    Args:
+        model: path of a local CTranslate2 Whisper model folder (required).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        compute_type: CTranslate2 quantization, e.g. ``"int8"`` on CPU, ``"float16"`` on GPU.
+        lang: default language when a stream gives none; None = let Whisper detect it.
+        partial_interval: seconds of new audio between partial re-transcriptions
+            (0 disables partials: each one costs a full pass over the turn so far).
+        min_partial_audio: seconds of audio before the first partial (Whisper invents words
+            for very short clips).
+        beam_size: beam width of the final pass; partials are greedy.
+        cpu_threads, num_workers: CTranslate2 threads per call, and calls that may run at
+            once (raise num_workers when many sessions recognize concurrently).
+        vad_filter: let faster-whisper drop silence with its own bundled Silero VAD.
+    """
+
+    name = "whisper"
+    rate = _RATE
+
+    def __init__(self, model: str | Path | None = None, device: str = "auto",
+                 compute_type: str = "default", lang: str | None = None,
+                 partial_interval: float = 1.0, min_partial_audio: float = 0.5,
+                 beam_size: int = 5, cpu_threads: int = 0, num_workers: int = 1,
+                 vad_filter: bool = False) -> None:
+        path = local_model_dir(model)
+        whisper_model = _import_whisper_model()
+        try:
+            self._model = whisper_model(str(path), device=device, compute_type=compute_type,
+                                        cpu_threads=cpu_threads, num_workers=num_workers,
+                                        local_files_only=True)
+        except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError/OSError
+            raise ASRError(f"cannot load the Whisper model in {path}: {exc}") from exc
+        self.model_path = path
+        self.lang = lang
+        self.partial_interval = partial_interval
+        self.min_partial_audio = min_partial_audio
+        self._beam_size = beam_size
+        self._vad_filter = vad_filter
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(getattr(getattr(self._model, "model", None), "is_multilingual", True))
+
+    def new_stream(self, lang: str | None = None) -> "WhisperStream":
+        language = whisper_language(lang or self.lang)
+        if language not in (None, "en") and not self.multilingual:
+            raise ASRError(f"the Whisper model in {self.model_path} is English-only; for "
+                           f"{lang!r} use a multilingual one (a name without '.en')")
+        return WhisperStream(self._transcribe, language, self.partial_interval,
+                             self.min_partial_audio)
+
+    def _transcribe(self, audio: np.ndarray, language: str | None, final: bool) -> str:
+        try:
+            segments, _info = self._model.transcribe(
+                audio, language=language, beam_size=self._beam_size if final else 1,
+                vad_filter=self._vad_filter, condition_on_previous_text=False,
+                without_timestamps=True)
+            return " ".join(s.text.strip() for s in segments).strip()
+        except Exception as exc:
+            raise ASRError(f"Whisper transcription failed: {exc}") from exc
+
+
+class WhisperStream:
+    """One turn: buffers the audio, re-transcribes it for partials, transcribes it at the end.
+
+    ``transcribe`` is injected, so the cadence of partials is tested without a model.
+    """
+
+    def __init__(self, transcribe: Transcribe, language: str | None,
+                 partial_interval: float = 1.0, min_partial_audio: float = 0.5) -> None:
+        self._transcribe = transcribe
+        self._language = language
+        self._partial_every = int(partial_interval * _RATE)
+        self._min_partial = int(min_partial_audio * _RATE)
+        self._chunks: list[np.ndarray] = []
+        self._samples = 0
+        self._last_partial_at = 0
+        self._partial = ""
+        self._final: str | None = None
+        self._closed = False
+
+    def push(self, pcm: np.ndarray) -> str | None:
+        if self._closed:
+            raise ASRError("this recognition stream is finished or cancelled; start a new one")
+        samples = np.asarray(pcm, dtype=np.float32).reshape(-1)
+        self._chunks.append(samples.copy())
+        self._samples += len(samples)
+        if not self._partial_due():
+            return None
+        self._last_partial_at = self._samples
+        text = self._transcribe(self._audio(), self._language, False)
+        if text == self._partial:
+            return None
+        self._partial = text
+        return text
+
+    def _partial_due(self) -> bool:
+        return (self._partial_every > 0 and self._samples >= self._min_partial
+                and self._samples - self._last_partial_at >= self._partial_every)
+
+    def finish(self) -> str:
+        if self._final is not None:
+            return self._final
+        if self._closed:
+            raise ASRError("this recognition stream was cancelled")
+        self._closed = True
+        audio = self._audio()
+        self._chunks = []
+        self._final = self._transcribe(audio, self._language, True) if len(audio) else ""
+        return self._final
+
+    def cancel(self) -> None:
+        self._closed = True
+        self._chunks = []
+
+    def _audio(self) -> np.ndarray:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
