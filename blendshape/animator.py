@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import procedural
-from .layers import LifeLayer, apply_emotion, emotion_vector
+from .layers import Emotion, EmotionTrack, LifeLayer
 from .phonemes import PhonemeSpan, to_viseme_spans
 
 
@@ -35,7 +35,10 @@ class SpeechAnimator:
     """Procedural animator + emotion + life layers for one utterance.
 
     ``life_offset`` places the utterance on the session's life clock, so blinks and gaze
-    continue across utterances and idle periods without a jump.
+    continue across utterances and idle periods without a jump. The emotion ramps from
+    ``emotion_from`` (the face's emotion when the utterance starts; neutral by default) to
+    ``emotion`` over ``emotion_ramp`` seconds, and :meth:`set_emotion` can change it at any
+    later moment of the utterance. Speech loudness also drives small head nods.
     """
 
     fps: float = 60.0
@@ -43,21 +46,39 @@ class SpeechAnimator:
     life: LifeLayer | None = None
     life_offset: float = 0.0
     config: procedural.ProceduralConfig = field(default_factory=procedural.ProceduralConfig)
+    emotion_ramp: float = 0.3
+    emotion_from: Emotion = None
     _samples: int = field(default=0, init=False)
     _rate: int | None = field(default=None, init=False)
     _next_frame: int = field(default=0, init=False)
-    _emotion: np.ndarray = field(init=False, repr=False)
+    emotions: EmotionTrack = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._emotion = emotion_vector(self.emotion)
+        self.emotions = EmotionTrack(ramp=self.emotion_ramp, initial=self.emotion_from)
+        self.emotions.set(self.emotion, at=0.0)
+
+    def set_emotion(self, emotion: Emotion, at: float) -> None:
+        """Ramp to ``emotion`` from ``at`` seconds into the utterance (its audio clock).
+
+        Frames already returned keep the emotion they had; a time in the past takes effect
+        from the next frame animated.
+        """
+        self.emotions.set(emotion, at)
 
     @property
     def duration(self) -> float:
         return self._samples / float(self._rate or 1)
 
     def add(self, pcm: np.ndarray, rate: int, phonemes: Sequence[PhonemeSpan],
-            lang: str | None = None, alphabet: str = "ipa") -> AnimatedSegment:
-        """Animate the next sentence; its phoneme times are relative to its first sample."""
+            lang: str | None = None, alphabet: str = "ipa", curves: np.ndarray | None = None,
+            curves_fps: float = 60.0, columns: np.ndarray | None = None) -> AnimatedSegment:
+        """Animate the next sentence; its phoneme times are relative to its first sample.
+
+        ``curves`` are frames from another source (the network for a voice without
+        timings, a cloud voice's own blendshapes) at ``curves_fps`` from the sentence's
+        first sample; they replace the procedural values in ``columns`` (all when None),
+        and the emotion and life layers still apply on top.
+        """
         if self._rate is None:
             self._rate = rate
         elif rate != self._rate:
@@ -69,16 +90,26 @@ class SpeechAnimator:
         last = max(first, math.ceil(t1 * self.fps - 1e-9))
         self._next_frame = last
         times = np.arange(first, last, dtype=np.float64) / self.fps
-        frames = self.frames_for(pcm, rate, phonemes, times - t0, times, lang, alphabet)
+        frames = self.frames_for(pcm, rate, phonemes, times - t0, times, lang, alphabet,
+                                 (curves, curves_fps, columns) if curves is not None else None)
         return AnimatedSegment(np.asarray(pcm, dtype=np.float32), rate, start, first, frames)
 
     def frames_for(self, pcm: np.ndarray, rate: int, phonemes: Sequence[PhonemeSpan],
                    local: np.ndarray, utt_times: np.ndarray, lang: str | None,
-                   alphabet: str) -> np.ndarray:
+                   alphabet: str,
+                   source: tuple[np.ndarray, float, np.ndarray | None] | None = None
+                   ) -> np.ndarray:
         spans = to_viseme_spans(phonemes, alphabet=alphabet, lang=lang)
         loud = procedural.loudness(pcm, rate, local)
         full = procedural.animate(spans, local, loud, self.config)
-        full = apply_emotion(full, self._emotion, utt_times)
+        if source is not None and len(source[0]) and len(full):
+            curves, fps, columns = source
+            pick = np.clip(np.round(local * fps).astype(int), 0, len(curves) - 1)
+            if columns is None:
+                full[:, :curves.shape[1]] = curves[pick]
+            else:
+                full[:, columns] = curves[pick]
+        full = self.emotions.apply(full, utt_times)
         if self.life is not None:
-            full = self.life.apply(full, self.life_offset + utt_times)
+            full = self.life.apply(full, self.life_offset + utt_times, loudness=loud)
         return full

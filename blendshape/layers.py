@@ -1,16 +1,22 @@
 """Layers over any animation source: emotion, and life (blinks, gaze, head motion, breath).
 
-A face that only moves its mouth looks dead. These layers are pure functions of time and
-a seed, so a stream cut into chunks gets exactly the curves the whole clip would, and a
-test can ask for any instant.
+A face that only moves its mouth looks dead. Blinks, gaze and the slow head motion are pure
+functions of time and a seed, so a stream cut into chunks gets exactly the curves the whole
+clip would, and a test can ask for any instant. The one input they take from speech is its
+loudness, which nods and tilts the head; that follower carries state, fed in time order.
+
+Emotion is a track of keyed poses on a clock (:class:`EmotionTrack`): a change ramps over a
+few hundred milliseconds, can land mid-utterance, and yields to the mouth — its offsets on
+mouth channels fade out while the lips are sealed or the jaw is wide open, so a strong
+emotion never stops a p, b or m from closing the lips.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
-from typing import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -51,15 +57,30 @@ EMOTIONS["anger"] = EMOTIONS["angry"]
 EMOTIONS["sadness"] = EMOTIONS["sad"]
 EMOTIONS["surprise"] = EMOTIONS["surprised"]
 
+#: Channels the mouth owns while speaking: emotion yields to speech on these.
+MOUTH_CHANNELS = np.array([i for i, n in enumerate(rig.ARKIT52)
+                           if n.startswith(("jaw", "mouth", "cheekPuff", "tongue"))])
+_PRESS = [_A["mouthPressLeft"], _A["mouthPressRight"]]
+
+Emotion = str | Mapping[str, float] | np.ndarray | None
+
 
 class UnknownEmotionError(ValueError):
     """An emotion name the layer has no pose for."""
 
 
-def emotion_vector(emotion: str | Mapping[str, float] | None) -> np.ndarray:
-    """A named emotion or a {name: weight} mix → one 52-vector of offsets."""
+class LifeConfigError(ValueError):
+    """A bad life-layer setting (unknown key, wrong type, out of range), reported at start."""
+
+
+def emotion_vector(emotion: Emotion) -> np.ndarray:
+    """A named emotion, a {name: weight} mix (or a ready 52-vector) → one 52-vector of offsets."""
     if emotion is None:
         return EMOTIONS["neutral"]
+    if isinstance(emotion, np.ndarray):
+        if emotion.shape != (52,):
+            raise ValueError(f"an emotion vector has 52 ARKit offsets, not shape {emotion.shape}")
+        return emotion.astype(np.float32)
     mix = {emotion: 1.0} if isinstance(emotion, str) else dict(emotion)
     out = np.zeros(52, dtype=np.float32)
     for name, weight in mix.items():
@@ -72,19 +93,185 @@ def emotion_vector(emotion: str | Mapping[str, float] | None) -> np.ndarray:
     return out
 
 
-def apply_emotion(full: np.ndarray, offsets: np.ndarray, times: np.ndarray,
-                  fade_in: float = 0.3) -> np.ndarray:
-    """Add emotion offsets, faded in over ``fade_in`` seconds from t=0, then clip to 0..1."""
+def speech_strength(full: np.ndarray) -> np.ndarray:
+    """How much the mouth is busy with speech, per frame (0..1): sealed lips or a wide jaw.
+
+    A sealed bilabial owns the mouth completely; an open vowel owns it half (a smile may
+    stay on while talking, but should not fight the jaw).
+    """
+    arkit = np.asarray(full)[:, :52]
+    closure = np.maximum(arkit[:, _A["mouthClose"]] / 0.35, arkit[:, _PRESS].mean(axis=1) / 0.75)
+    openness = arkit[:, _A["jawOpen"]] / 0.6
+    return np.clip(np.maximum(closure, 0.5 * openness), 0.0, 1.0)
+
+
+def add_emotion(full: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Add per-frame (n, 52) or constant (52,) emotion offsets; mouth offsets yield to speech."""
+    offsets = np.broadcast_to(np.asarray(offsets, dtype=np.float32), (len(full), 52)).copy()
     if not offsets.any():
         return full
-    ramp = np.clip(np.asarray(times) / fade_in, 0.0, 1.0)[:, None] if fade_in > 0 else 1.0
-    full[:, :52] = np.clip(full[:, :52] + ramp * offsets[None, :], 0.0, 1.0)
+    offsets[:, MOUTH_CHANNELS] *= (1.0 - speech_strength(full))[:, None]
+    full[:, :52] = np.clip(full[:, :52] + offsets, 0.0, 1.0)
     return full
 
 
-def _blink_shape(dt: np.ndarray) -> np.ndarray:
+def apply_emotion(full: np.ndarray, offsets: np.ndarray, times: np.ndarray,
+                  fade_in: float = 0.3) -> np.ndarray:
+    """Add emotion offsets, faded in linearly over ``fade_in`` seconds from t=0, clipped to 0..1."""
+    if not offsets.any():
+        return full
+    ramp = np.clip(np.asarray(times) / fade_in, 0.0, 1.0)[:, None] if fade_in > 0 else 1.0
+    return add_emotion(full, ramp * offsets[None, :])
+
+
+def _ease(u: np.ndarray) -> np.ndarray:
+    """Cosine ease 0 → 1 over u in 0..1: zero slope at both ends, monotone in between."""
+    return 0.5 - 0.5 * np.cos(math.pi * np.clip(u, 0.0, 1.0))
+
+
+@dataclass
+class EmotionTrack:
+    """Emotion over time: keys (time, target) joined by cosine ramps of ``ramp`` seconds.
+
+    Pure: the value at any time depends only on the keys, so frames may be asked for in any
+    order and chunking changes nothing. A key that lands mid-ramp starts from wherever the
+    previous ramp had got to, so changes never jump.
+    """
+
+    ramp: float = 0.4
+    initial: Emotion = None
+    _keys: list[tuple[float, np.ndarray]] = field(default_factory=list, init=False, repr=False)
+    _starts: list[np.ndarray] = field(default_factory=list, init=False, repr=False)
+    _initial: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ramp >= 0:
+            raise ValueError(f"emotion ramp must be >= 0 seconds, not {self.ramp}")
+        self._initial = emotion_vector(self.initial)
+
+    def set(self, emotion: Emotion, at: float) -> None:
+        """From ``at`` on, ramp towards ``emotion`` (a key at the same time is replaced)."""
+        target = emotion_vector(emotion)
+        times = [t for t, _ in self._keys]
+        i = bisect.bisect_left(times, at)
+        if i < len(times) and times[i] == at:
+            self._keys[i] = (float(at), target)
+        else:
+            self._keys.insert(i, (float(at), target))
+        self._starts = []
+        value = self._initial
+        for k in range(len(self._keys)):  # each ramp starts where the previous one stood
+            self._starts.append(value)
+            if k + 1 < len(self._keys):
+                value = self._value(k, self._keys[k + 1][0])
+
+    def _value(self, k: int, t: float) -> np.ndarray:
+        key_t, goal = self._keys[k]
+        start = self._starts[k]
+        u = (t - key_t) / self.ramp if self.ramp > 0 else 1.0
+        return start + float(_ease(np.array(u))) * (goal - start)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        """(n, 52) emotion offsets at ``times``."""
+        times = np.asarray(times, dtype=np.float64)
+        out = np.broadcast_to(self._initial, (len(times), 52)).astype(np.float32)
+        if not self._keys or len(times) == 0:
+            return out
+        key_times = np.array([t for t, _ in self._keys])
+        which = np.searchsorted(key_times, times, side="right") - 1
+        for k in np.unique(which[which >= 0]):
+            rows = which == k
+            start, goal = self._starts[k], self._keys[k][1]
+            u = (times[rows] - key_times[k]) / self.ramp if self.ramp > 0 else np.ones(rows.sum())
+            out[rows] = start[None, :] + _ease(u)[:, None] * (goal - start)[None, :]
+        return out
+
+    def end_value(self) -> np.ndarray:
+        """The emotion the track settles on (its last key's target, or the initial one)."""
+        return self._keys[-1][1] if self._keys else self._initial
+
+    def apply(self, full: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Add the track's offsets at ``times`` to full frames, yielding to the mouth."""
+        return add_emotion(full, self.at(times))
+
+
+# ---- life ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LifeConfig:
+    """Every knob of the life layer; the ``[life]`` table of the TOML config.
+
+    Times are seconds, angles radians. Each of the four layers can be switched off; its
+    channels are then left as the source made them (at rest for a face at rest).
+    """
+
+    blinks: bool = True
+    gaze: bool = True
+    head: bool = True
+    breathing: bool = True
+    blink_interval: tuple[float, float] = (2.0, 6.0)  # between blink events (last blink → next)
+    blink_duration: float = 0.24                       # close + hold + open
+    double_blink: float = 0.12                         # probability an event is a double blink
+    double_blink_gap: tuple[float, float] = (0.3, 0.45)  # onset to onset
+    saccade_interval: tuple[float, float] = (0.6, 2.5)
+    saccade_duration: float = 0.04
+    gaze_range: tuple[float, float] = (0.12, 0.06)     # yaw, pitch half-ranges of fixations
+    gaze_drift: float = 0.008                          # slow drift around a fixation
+    head_amplitude: float = 0.04                       # slow idle sway
+    breathing_rate: float = 0.25                       # breaths per second
+    breathing_amplitude: float = 0.006                 # head pitch per breath
+    loudness_head_gain: float = 0.06                   # nod at full loudness
+    loudness_response: float = 0.08                    # follower time constant
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise LifeConfigError(f"life.{f.name} must be true or false, not {value!r}")
+            elif f.type.startswith("tuple"):
+                self._check_pair(f.name, value)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise LifeConfigError(f"life.{f.name} must be a number >= 0, not {value!r}")
+        if self.double_blink > 1:
+            raise LifeConfigError(f"life.double_blink is a probability (0..1), not {self.double_blink}")
+        for name in ("blink_duration", "saccade_duration", "breathing_rate", "loudness_response"):
+            if getattr(self, name) <= 0:
+                raise LifeConfigError(f"life.{name} must be > 0")
+        if self.double_blink_gap[0] < self.blink_duration:
+            raise LifeConfigError("life.double_blink_gap must start at or after blink_duration "
+                                  f"({self.blink_duration} s) so the lids reopen in between")
+        if self.blink_interval[0] < self.blink_duration:
+            raise LifeConfigError("life.blink_interval must not be shorter than blink_duration")
+
+    def _check_pair(self, name: str, value: Any) -> None:
+        ok = (isinstance(value, tuple) and len(value) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+        if not ok:
+            raise LifeConfigError(f"life.{name} must be two numbers, not {value!r}")
+        low, high = value
+        if name == "gaze_range":  # (yaw, pitch) half-ranges, not an interval
+            if low < 0 or high < 0:
+                raise LifeConfigError(f"life.gaze_range = {list(value)}: need yaw, pitch >= 0")
+        elif not 0 < low <= high:
+            raise LifeConfigError(f"life.{name} = {list(value)}: need 0 < low <= high")
+
+    @classmethod
+    def from_dict(cls, table: Mapping[str, Any]) -> "LifeConfig":
+        """From a ``[life]`` TOML table: unknown keys and bad values raise LifeConfigError."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise LifeConfigError(f"unknown [life] key{'s' if len(unknown) > 1 else ''} "
+                                  f"{', '.join(map(repr, unknown))}; known: {', '.join(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+        return cls(**values)
+
+
+def _blink_shape(dt: np.ndarray, duration: float = 0.24) -> np.ndarray:
     """Lid closure over a blink that starts at dt=0: fast close, short hold, slower open."""
-    close, hold, open_ = 0.07, 0.04, 0.13
+    close, hold, open_ = (duration * r for r in (0.07 / 0.24, 0.04 / 0.24, 0.13 / 0.24))
     out = np.zeros_like(dt)
     a = (dt >= 0) & (dt < close)
     out[a] = np.sin(0.5 * math.pi * dt[a] / close)
@@ -96,89 +283,189 @@ def _blink_shape(dt: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class _Follower:
+    """Critically damped follower of a piecewise-constant input; exact for any step size."""
+
+    omega: float
+    t: float | None = None
+    pos: float = 0.0
+    vel: float = 0.0
+
+    def run(self, times: np.ndarray, target: np.ndarray) -> np.ndarray:
+        out = np.empty(len(times))
+        w = self.omega
+        for i, (t, x) in enumerate(zip(times, target)):
+            dt = 0.0 if self.t is None else max(0.0, float(t) - self.t)  # back in time: hold
+            y, decay = self.pos - x, math.exp(-w * dt)
+            c = self.vel + w * y
+            self.pos = x + (y + c * dt) * decay
+            self.vel = (self.vel - w * c * dt) * decay
+            self.t = max(float(t), self.t if self.t is not None else float(t))
+            out[i] = self.pos
+        return out
+
+
+@dataclass
 class LifeLayer:
-    """Blinks every 2–6 s, saccades, slow head motion and breathing, on one session clock.
+    """Blinks every 2–6 s (sometimes double), saccades, slow head motion, breathing, speech nods.
 
     Events are drawn lazily from a seeded generator in time order, so any query — chunk by
     chunk or all at once — sees the same schedule.
     """
 
     seed: int = 0
-    blink_interval: tuple[float, float] = (2.0, 6.0)
-    saccade_interval: tuple[float, float] = (0.6, 2.5)
-    gaze_range: tuple[float, float] = (0.12, 0.06)  # yaw, pitch (radians)
-    head_amplitude: float = 0.04  # radians
+    config: LifeConfig = field(default_factory=LifeConfig)
     _blink_rng: np.random.Generator = field(init=False, repr=False)
     _gaze_rng: np.random.Generator = field(init=False, repr=False)
     _blinks: list[float] = field(init=False, repr=False)
+    _next_event: float = field(init=False, repr=False)
     _saccades: list[float] = field(init=False, repr=False)
     _gaze: list[tuple[float, float]] = field(init=False, repr=False)
     _phase: np.ndarray = field(init=False, repr=False)
+    _nod: _Follower = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # One stream per event kind: the draws never interleave differently with query size.
         phase_rng, self._blink_rng, self._gaze_rng = (
             np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(3))
-        self._phase = phase_rng.uniform(0, 2 * math.pi, size=6)
-        self._blinks = [float(self._blink_rng.uniform(0.5, self.blink_interval[1]))]
+        self._phase = np.concatenate([phase_rng.uniform(0, 2 * math.pi, size=6),
+                                      phase_rng.uniform(0, 2 * math.pi, size=7)])
+        self._blinks = []
+        self._next_event = float(self._blink_rng.uniform(0.5, self.config.blink_interval[1]))
         self._saccades = [0.0]
         self._gaze = [(0.0, 0.0)]
+        self._nod = _Follower(omega=1.0 / self.config.loudness_response)
+
+    # ---- event schedules (lazy, seeded, in time order) ----------------------------------
 
     def _extend(self, until: float) -> None:
-        while self._blinks[-1] < until + 1.0:
-            self._blinks.append(self._blinks[-1] + float(self._blink_rng.uniform(*self.blink_interval)))
+        c = self.config
+        while self._next_event < until + 1.0:
+            rng = self._blink_rng
+            interval, coin, gap = (float(rng.uniform(*c.blink_interval)), float(rng.random()),
+                                   float(rng.uniform(*c.double_blink_gap)))
+            self._blinks.append(self._next_event)
+            if coin < c.double_blink:
+                self._blinks.append(self._next_event + gap)
+            self._next_event = self._blinks[-1] + interval
         while self._saccades[-1] < until + 1.0:
             rng = self._gaze_rng
-            self._saccades.append(self._saccades[-1] + float(rng.uniform(*self.saccade_interval)))
-            yaw = float(rng.uniform(-1, 1)) * self.gaze_range[0]
-            pitch = float(rng.uniform(-1, 1)) * self.gaze_range[1]
+            self._saccades.append(self._saccades[-1] + float(rng.uniform(*c.saccade_interval)))
+            yaw = float(rng.uniform(-1, 1)) * c.gaze_range[0]
+            pitch = float(rng.uniform(-1, 1)) * c.gaze_range[1]
             self._gaze.append((yaw, pitch))
+
+    def blink_onsets(self, until: float) -> list[float]:
+        """Start times of every blink up to ``until`` (a double blink gives two)."""
+        self._extend(until)
+        return [t for t in self._blinks if t <= until]
+
+    # ---- pure curves ---------------------------------------------------------------------
 
     def blink(self, times: np.ndarray) -> np.ndarray:
         """Eyelid closure 0..1 at ``times``."""
         times = np.asarray(times, dtype=np.float64)
-        if len(times) == 0:
-            return np.zeros(0)
-        self._extend(float(times.max()))
         out = np.zeros(len(times))
+        if len(times) == 0:
+            return out
+        self._extend(float(times.max()))
+        order = np.argsort(times, kind="stable")
+        sorted_t = times[order]
+        duration = self.config.blink_duration
         for start in self._blinks:
-            if start > times.max():
-                break
-            np.maximum(out, _blink_shape(times - start), out=out)
+            lo, hi = np.searchsorted(sorted_t, [start, start + duration])
+            if hi > lo:
+                idx = order[lo:hi]
+                out[idx] = np.maximum(out[idx], _blink_shape(times[idx] - start, duration))
         return out
 
     def gaze(self, times: np.ndarray) -> np.ndarray:
-        """(n, 2) eye yaw/pitch in radians: fixations joined by ~40 ms saccades."""
+        """(n, 2) eye yaw/pitch in radians: fixations joined by saccades, with a slow drift."""
         times = np.asarray(times, dtype=np.float64)
         out = np.zeros((len(times), 2))
         if len(times) == 0:
             return out
         self._extend(float(times.max()))
-        for i, t in enumerate(times):
-            k = max(bisect.bisect_right(self._saccades, t) - 1, 0)
-            target = np.array(self._gaze[k])
-            prev = np.array(self._gaze[k - 1]) if k > 0 else target
-            u = min((t - self._saccades[k]) / 0.04, 1.0)
-            out[i] = prev + (target - prev) * (0.5 - 0.5 * math.cos(math.pi * u))
-        return out
+        saccades = np.array(self._saccades)
+        gaze = np.array(self._gaze)
+        k = np.clip(np.searchsorted(saccades, times, side="right") - 1, 0, None)
+        target, prev = gaze[k], gaze[np.maximum(k - 1, 0)]
+        prev[k == 0] = target[k == 0]
+        u = (times - saccades[k]) / self.config.saccade_duration
+        out = prev + (target - prev) * _ease(u)[:, None]
+        ph = self._phase[6:]
+        drift = np.stack([np.sin(2 * math.pi * 0.23 * times + ph[0])
+                          + 0.5 * np.sin(2 * math.pi * 0.61 * times + ph[1]),
+                          np.sin(2 * math.pi * 0.17 * times + ph[2])
+                          + 0.5 * np.sin(2 * math.pi * 0.47 * times + ph[3])], axis=1)
+        return out + self.config.gaze_drift * drift / 1.5
 
-    def head(self, times: np.ndarray) -> np.ndarray:
-        """(n, 3) head yaw/pitch/roll in radians: incommensurate slow sines plus breathing."""
+    def breathing(self, times: np.ndarray) -> np.ndarray:
+        """Head pitch (radians) of breathing at ``times``."""
+        t = np.asarray(times, dtype=np.float64)
+        c = self.config
+        return c.breathing_amplitude * np.sin(2 * math.pi * c.breathing_rate * t)
+
+    def sway(self, times: np.ndarray) -> np.ndarray:
+        """(n, 3) slow idle head yaw/pitch/roll: incommensurate sines, pure in time."""
         t = np.asarray(times, dtype=np.float64)[:, None]
         freqs = np.array([[0.11, 0.07, 0.09]])
         slow = np.sin(2 * math.pi * freqs * t + self._phase[None, :3])
-        wobble = 0.4 * np.sin(2 * math.pi * freqs * 2.7 * t + self._phase[None, 3:])
-        head = self.head_amplitude * (slow + wobble) / 1.4
-        head[:, 1] += 0.006 * np.sin(2 * math.pi * 0.25 * t[:, 0])  # breathing
+        wobble = 0.4 * np.sin(2 * math.pi * freqs * 2.7 * t + self._phase[None, 3:6])
+        return self.config.head_amplitude * (slow + wobble) / 1.4
+
+    # ---- speech-driven (stateful: fed in time order) -------------------------------------
+
+    def speech_motion(self, times: np.ndarray, loudness: np.ndarray | None) -> np.ndarray:
+        """(n, 3) nods and tilts that follow speech loudness (0..1 per frame).
+
+        A critically damped follower smooths the loudness to head speed; it carries state,
+        so feed frames in time order (a query back in time holds it). No loudness (idle) is
+        silence: the head settles back smoothly.
+        """
+        times = np.asarray(times, dtype=np.float64)
+        loud = np.zeros(len(times)) if loudness is None else np.clip(np.asarray(loudness, float), 0, 1)
+        env = self._nod.run(times, loud)
+        ph, gain = self._phase[10:], self.config.loudness_head_gain
+        return gain * env[:, None] * np.stack([
+            0.4 * np.sin(2 * math.pi * 0.13 * times + ph[0]),          # yaw: turns a little
+            1.0 + 0.3 * np.sin(2 * math.pi * 0.7 * times + ph[1]),     # pitch: chin down on stress
+            0.5 * np.sin(2 * math.pi * 0.19 * times + ph[2])], axis=1)  # roll: tilts
+
+    def head(self, times: np.ndarray, loudness: np.ndarray | None = None) -> np.ndarray:
+        """(n, 3) head yaw/pitch/roll in radians: the layers that are on, summed."""
+        times = np.asarray(times, dtype=np.float64)
+        c = self.config
+        head = self.sway(times) if c.head else np.zeros((len(times), 3))
+        if c.head:
+            head = head + self.speech_motion(times, loudness)
+        if c.breathing:
+            head[:, 1] += self.breathing(times)
         return head
 
-    def apply(self, full: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Write blinks, gaze (eyeLook* shapes and eye rotations) and head into full frames."""
-        blink = self.blink(times)
-        for side in ("Left", "Right"):
-            col = _A["eyeBlink" + side]
-            full[:, col] = np.maximum(full[:, col], blink)
-        gaze = self.gaze(times)
+    def apply(self, full: np.ndarray, times: np.ndarray,
+              loudness: np.ndarray | None = None) -> np.ndarray:
+        """Write blinks, gaze (eyeLook* shapes and eye rotations) and head into full frames.
+
+        ``loudness`` (0..1 per frame, e.g. :func:`blendshape.procedural.loudness`) adds
+        nods and tilts that follow speech; leave it out for idle frames.
+        """
+        c = self.config
+        if c.blinks:
+            blink = self.blink(times)
+            for side in ("Left", "Right"):
+                col = _A["eyeBlink" + side]
+                full[:, col] = np.maximum(full[:, col], blink)
+        if c.gaze:
+            self._write_gaze(full, self.gaze(times))
+        if c.head or c.breathing:
+            head = self.head(times, loudness)
+            for i, name in enumerate(rig.HEAD):
+                full[:, _C[name]] = head[:, i]
+        return full
+
+    @staticmethod
+    def _write_gaze(full: np.ndarray, gaze: np.ndarray) -> None:
         yaw, pitch = gaze[:, 0], gaze[:, 1]
         # Positive yaw looks to the character's left: left eye looks out, right eye looks in.
         scale_yaw, scale_pitch = 1.0 / 0.5, 1.0 / 0.35
@@ -193,10 +480,6 @@ class LifeLayer:
         full[:, _C["rightEyeYaw"]] = yaw
         full[:, _C["leftEyePitch"]] = pitch
         full[:, _C["rightEyePitch"]] = pitch
-        head = self.head(times)
-        for i, name in enumerate(rig.HEAD):
-            full[:, _C[name]] = head[:, i]
-        return full
 
 
 def idle_frames(life: LifeLayer, times: np.ndarray) -> np.ndarray:
