@@ -153,6 +153,67 @@ def _network(runs: int) -> dict[str, float]:
     return report
 
 
+def _live_latency(registry, runs: int) -> dict[str, float]:
+    """Live mode, mic sample → curve out: real speech pushed in 10 ms chunks.
+
+    Chunk i is captured by the end of its last sample (its arrival); the frame that shows
+    the sound at time τ goes out when the chunk that completes it has been computed, so its
+    latency is that chunk's arrival − τ + the chunk's compute time.
+    """
+    import torch
+
+    from blendshape.layers import LifeLayer
+    from blendshape.stream import WeightsNotFound, load_model
+    from blendshape.train.corpus import resample
+
+    from .live import DELAY_MARGIN, LiveAnimator
+
+    try:
+        model = load_model(device=torch.device("cpu"))
+    except WeightsNotFound as exc:
+        return {"live_mic_to_curve_ms": f"skipped: {exc}"}  # type: ignore[dict-item]
+    provider, voice = registry.resolve()
+    chunks = list(provider.synthesize(TWO_SENTENCES, voice))
+    speech = np.concatenate([c.pcm for c in chunks])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    measured: dict[int, tuple[list[float], list[float], list[float]]] = {}
+    try:
+        for rate in (16_000, 48_000):
+            audio = resample(speech, chunks[0].rate, rate) if rate != chunks[0].rate else speech
+            totals, waits, compute = [], [], []
+            for _ in range(max(1, runs // 5)):
+                animator = LiveAnimator(model, rate, 60, life=LifeLayer(seed=0), emotion="happy")
+                n = rate // 100
+                for i in range(0, len(audio) - n + 1, n):
+                    start = time.perf_counter()
+                    out = animator.push(audio[i:i + n], t=i / rate)
+                    spent = time.perf_counter() - start
+                    arrival = (i + n) / rate
+                    if i >= 10 * n:  # after warm-up
+                        compute.append(spent)
+                        waits.extend(arrival - out.times)
+                        totals.extend(arrival - out.times + spent)
+            measured[rate] = (totals, waits, compute)
+    finally:
+        torch.set_num_threads(threads)
+    totals, waits, compute = measured[16_000]
+    lookahead = (model.config.lookahead + 1) * 10
+    return {
+        "live_mic_to_curve_ms_p50": _median_ms(totals),
+        "live_mic_to_curve_ms_p90": _p90_ms(totals),
+        "live_mic_to_curve_lookahead_ms": lookahead,  # the network's 40 ms + one 10 ms hop
+        "live_mic_to_curve_chunk_and_60fps_wait_ms_p50": round(_median_ms(waits) - lookahead, 1),
+        "live_mic_to_curve_compute_ms_per_10ms_chunk_p50": round(1000 * statistics.median(compute), 2),
+        "live_mic_to_curve_compute_ms_per_10ms_chunk_p90": round(_p90_ms(compute), 2),
+        "live_mic_48k_to_curve_ms_p50": _median_ms(measured[48_000][0]),
+        "live_mic_48k_to_curve_ms_p90": _p90_ms(measured[48_000][0]),
+        "live_mic_48k_resampler_delay_ms": round(1000 * LiveAnimator(model, 48_000).resampler.delay, 1),
+        "live_paced_output_delay_ms": round(1000 * (LiveAnimator(model, 16_000).latency(0.01)
+                                                    + DELAY_MARGIN), 1),
+    }
+
+
 def run_bench(runs: int = 10) -> dict[str, float]:
     from .server import default_registry
 
@@ -163,4 +224,8 @@ def run_bench(runs: int = 10) -> dict[str, float]:
     report.update(_animator_rtf(default_registry(), runs))
     report["procedural_lookahead_ms"] = "whole sentence (phoneme timings from TTS)"  # type: ignore[assignment]
     report.update(_network(runs))
+    report.update(_live_latency(default_registry(), runs))
+    from .bench_dialogue import dialogue_latency
+
+    report.update(dialogue_latency(runs))
     return report

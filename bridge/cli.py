@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -45,7 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8765)")
     serve.add_argument("--config", type=Path, help="TOML config file")
-    serve.add_argument("--token", help="require this token in hello")
+    serve.add_argument("--token", help="require this token (in hello, or the handshake's "
+                       "Authorization: Bearer / ?token=)")
+    serve.add_argument("--tokens-file", type=Path,
+                       help="accept any token in this file (one per line, # comments)")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate: serve wss:// and https://")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key (default: in --tls-cert)")
+    serve.add_argument("--allow-origin", action="append", metavar="URL",
+                       help="a browser origin that may connect, e.g. https://game.example "
+                            "(repeatable; * for any; default: this server's own pages)")
+    serve.add_argument("--max-sessions-per-ip", type=int, default=None,
+                       help="open sessions per client address (default 8; 0: no limit)")
+    serve.add_argument("--drain-seconds", type=float, default=None,
+                       help="on SIGTERM, let utterances finish this long (default 5)")
+    serve.add_argument("--log-json", action="store_true", help="log JSON lines")
     serve.add_argument("--livelink", metavar="HOST:PORT",
                        help="also send Live Link Face UDP to Unreal (default port 11111)")
     serve.add_argument("--subject", help="Live Link subject name (default TalkBridge)")
@@ -78,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", type=Path)
     evaluate.add_argument("--json", action="store_true")
 
+    chat = sub.add_parser("chat", help="a conversation in the terminal (speaks when there "
+                          "are speakers)")
+    chat.add_argument("--config", type=Path, help="TOML config file ([dialogue], [asr], [llm])")
+    chat.add_argument("--voice", help="voice id of the replies (see `talkbridge voices`)")
+    chat.add_argument("--user", default="terminal", help="whose memory to use")
+    chat.add_argument("--memory", help="SQLite file of the conversation memory "
+                      "(default ~/.local/share/talkbridge/memory.sqlite3; :memory: forgets)")
+    chat.add_argument("--no-audio", action="store_true", help="text only")
+
     voices = sub.add_parser("voices", help="list the voices of each TTS provider")
     voices.add_argument("--json", action="store_true")
 
@@ -92,7 +115,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="performance benchmark")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--runs", type=int, default=10)
+    _add_live_parser(sub)
     return parser
+
+
+def _add_live_parser(sub) -> None:
+    """``talkbridge live``: a microphone, or a wav played as one, → the paced outputs."""
+    live = sub.add_parser("live", help="a microphone (or a wav played as one) → face curves to "
+                                       "Live Link Face / VMC / VRChat / OSC")
+    source = live.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mic", action="store_true", help="capture the microphone (needs PortAudio)")
+    source.add_argument("--input", type=Path, metavar="FILE.wav",
+                        help="a file fed in real time as if a microphone captured it")
+    live.add_argument("--device", help="sound device index or name (`python -m sounddevice` lists them)")
+    live.add_argument("--play", action="store_true",
+                      help="with --input: play the file and follow the device's playback position")
+    live.add_argument("--seconds", type=float, help="stop after this much audio (pads a file with silence)")
+    live.add_argument("--fps", type=_positive_fps, default=None, help="output frame rate (default 60)")
+    live.add_argument("--emotion", help="e.g. happy, or happy=0.6,surprised=0.4")
+    live.add_argument("--seed", type=int, default=None, help="seed of blinks and gaze")
+    live.add_argument("--delay", type=float, default=None,
+                      help="seconds from capture to output (default: the pipeline's latency)")
+    live.add_argument("--config", type=Path, help="TOML config: [live], [life] and [outputs] tables")
+    live.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped one)")
+    live.add_argument("--livelink", metavar="HOST:PORT", help="Live Link Face UDP (default port 11111)")
+    live.add_argument("--subject", help="Live Link subject name (default TalkBridge)")
+    live.add_argument("--vmc", metavar="HOST:PORT", help="VMC (default port 39539)")
+    live.add_argument("--vmc-mode", help="perfectsync (ARKit names) or vrm0 (A I U E O …)")
+    live.add_argument("--vrchat", metavar="HOST:PORT", help="VRChat avatar parameters (default port 9000)")
+    live.add_argument("--vrchat-map", help="retarget map name or .json (default arkit-vrcft-v2)")
+    live.add_argument("--osc", metavar="HOST:PORT", help="plain OSC /talkbridge/<channel>")
 
 
 def cmd_say(args: argparse.Namespace) -> int:
@@ -149,7 +201,7 @@ def _read_audio(path: Path):
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from blendshape import export
+    from blendshape import export, procedural
     from blendshape.layers import LifeLayer
     from blendshape.stream import load_model, animate_clip
 
@@ -157,7 +209,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
         export.curves_format(path)  # refuses an unknown extension before any work
     audio, rate = _read_audio(args.audio)
     frames = animate_clip(load_model(args.weights), audio, rate, args.fps)
-    LifeLayer(seed=args.seed).apply(frames, np.arange(len(frames)) / args.fps)
+    times = np.arange(len(frames)) / args.fps
+    LifeLayer(seed=args.seed).apply(frames, times, loudness=procedural.loudness(audio, rate, times))
     for path in args.output:
         path.parent.mkdir(parents=True, exist_ok=True)
         export.write_curves(path, frames, args.fps, duration=len(audio) / rate,
@@ -209,14 +262,41 @@ def _load_config(path: Path | None) -> dict:
         return tomllib.load(fh)
 
 
+def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
+    """ServerConfig fields for TLS, origins, limits and drain: flags over ``[server]`` keys.
+    Paths in the config file are relative to it."""
+    def path(flag: Path | None, key: str) -> str | None:
+        if flag is not None:
+            return str(flag)
+        value = server_conf.get(key)
+        return None if value is None else str((args.config.parent if args.config else Path()) / value)
+
+    options = {"tls_cert": path(args.tls_cert, "tls_cert"), "tls_key": path(args.tls_key, "tls_key"),
+               "allowed_origins": tuple(args.allow_origin or server_conf.get("allowed_origins", ()))}
+    for key in ("max_sessions_per_ip", "drain_seconds"):
+        value = getattr(args, key)
+        if value is not None or key in server_conf:
+            options[key] = value if value is not None else server_conf[key]
+    return options
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from . import logs, security
     from .server import Server, ServerConfig
     from .session import SessionConfig
 
     conf = _load_config(args.config)
     server_conf = conf.get("server", {})
     session_conf = conf.get("session", {})
-    token = args.token or server_conf.get("token")
+    tokens_file = args.tokens_file or server_conf.get("tokens_file")
+    if args.tokens_file is None and tokens_file is not None and args.config is not None:
+        tokens_file = args.config.parent / tokens_file
+    try:
+        token = security.collect_tokens(args.token or server_conf.get("token"), tokens_file)
+    except ValueError as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    logs.install(logging.DEBUG if args.verbose else logging.INFO,
+                 json_lines=args.log_json or bool(server_conf.get("log_json")), secrets=token or ())
     from .outputs import OutputsConfig
 
     out_conf = {k: v for k, v in conf.get("outputs", {}).items()
@@ -228,31 +308,80 @@ def cmd_serve(args: argparse.Namespace) -> int:
         outputs=OutputsConfig(**out_conf),
         host=args.host or server_conf.get("host", "127.0.0.1"),
         port=args.port if args.port is not None else int(server_conf.get("port", 8765)),
-        session=SessionConfig(token=token, **{k: v for k, v in session_conf.items()
-                                                 if k in SessionConfig.__dataclass_fields__
-                                                 and k != "token"}),
+        **_security_options(args, server_conf),
+        session=SessionConfig(token=token, life=_life_config(conf),
+                              **{k: v for k, v in session_conf.items()
+                                 if k in SessionConfig.__dataclass_fields__
+                                 and k not in ("token", "life")}),
+        dialogue=replace(dialogue_config(conf), warm_up=True),
     )
+    from .speech.tts.config import make_registry
     from .transports.udp_outputs import OutputError
 
     try:
-        server = Server(config)
+        server = Server(config, tts=make_registry(conf.get("tts")))
     except (OutputError, ValueError) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
 
 
+def _life_config(conf: dict):
+    """The ``[life]`` table: blinks, gaze, head motion, breathing (each can be turned off)."""
+    from blendshape.layers import LifeConfig, LifeConfigError
+
+    try:
+        return LifeConfig.from_dict(conf.get("life", {}))
+    except LifeConfigError as exc:
+        raise SystemExit(f"talkbridge: [life] {exc}") from None
+
+
 async def _serve(server) -> int:
-    stop = asyncio.Event()
+    """Serve until SIGTERM/SIGINT, then drain (a second signal cuts the drain short)."""
+    signals = [asyncio.Event(), asyncio.Event()]  # the first signal, a second one
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda: (signals[1] if signals[0].is_set() else signals[0]).set())
     await server.start()
-    print(f"talkbridge serving ws://{server.config.host}:{server.port}/v1/stream "
-          f"(health: http://{server.config.host}:{server.port}/healthz)", flush=True)
-    await stop.wait()
-    log.info("shutting down")
-    await server.stop()
+    where = f"{server.config.host}:{server.port}"
+    http_scheme = "https" if server.scheme == "wss" else "http"
+    print(f"talkbridge serving {server.scheme}://{where}/v1/stream "
+          f"(health: {http_scheme}://{where}/healthz)", flush=True)
+    await signals[0].wait()
+    log.info("shutting down: draining for up to %.1f s", server.config.drain_seconds)
+    await server.stop(drain=server.config.drain_seconds, hurry=signals[1])
+    log.info("stopped")
     return 0
+
+
+def dialogue_config(conf: dict, memory: str | None = None):
+    """The dialogue tables of a config file; a persistent memory unless told otherwise."""
+    from .dialogue.config import DialogueConfig, DialogueConfigError, default_memory_path
+
+    try:
+        config = DialogueConfig.from_tables(conf)
+    except DialogueConfigError as exc:
+        raise SystemExit(f"talkbridge: {exc}") from None
+    if memory is not None:
+        return replace(config, memory=memory)
+    if "memory" not in conf.get("dialogue", {}):
+        return replace(config, memory=str(default_memory_path()))
+    return config
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .chat import run_chat
+    from .speech.tts.config import make_registry
+
+    conf = _load_config(args.config)
+    config = dialogue_config(conf, args.memory)
+    return asyncio.run(run_chat(make_registry(conf.get("tts")), config, args.user, args.voice,
+                                audio=not args.no_audio))
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from . import live
+
+    return live.main(args, _load_config(args.config), _read_audio, _emotion(args.emotion))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -298,7 +427,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"animate": cmd_animate, "eval": cmd_eval, "train": cmd_train, "say": cmd_say, "voices": cmd_voices, "serve": cmd_serve, "bench": cmd_bench}
+COMMANDS = {"animate": cmd_animate, "eval": cmd_eval, "train": cmd_train, "say": cmd_say,
+            "voices": cmd_voices, "serve": cmd_serve, "bench": cmd_bench, "chat": cmd_chat,
+            "live": cmd_live}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
+import time
 
 import numpy as np
 
 from blendshape.model import AudioToFace
 from blendshape.stream import Batcher, Stream
+
+from . import metrics
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,9 @@ class AsyncBatcher:
     async def submit(self, stream: Stream, feats: np.ndarray) -> np.ndarray:
         """The face weights (100 fps) these features complete for ``stream``."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="network-batcher")
+            # A fresh context: the batcher serves every session, not the first caller's.
+            self._task = asyncio.create_task(self._run(), name="network-batcher",
+                                             context=contextvars.Context())
         # A session awaits each submission before its next message: one per stream per tick.
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((stream, feats, future))
@@ -57,6 +63,7 @@ class AsyncBatcher:
                 continue
             streams = [s for s, _, _ in batch]
             feats = [f for _, f, _ in batch]
+            started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(self.executor, self.batcher.step, streams, feats)
             except Exception as exc:  # a failed batch fails its callers, not the loop
@@ -65,6 +72,8 @@ class AsyncBatcher:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            metrics.observe("talkbridge_network_inference_seconds", time.perf_counter() - started)
+            metrics.observe("talkbridge_network_batch_streams", len(batch))
             self.batches += 1
             self.largest = max(self.largest, len(batch))
             for (_, _, future), result in zip(batch, results):

@@ -1,8 +1,12 @@
 """The process that hosts many sessions: providers loaded once, one WebSocket port.
 
 Providers (TTS models) are shared by all sessions and loaded before the port opens, so the
-first ``say`` costs no model load. Shutdown closes every connection with 1001 (going away)
-after stopping its utterances.
+first ``say`` costs no model load. Shutdown stops accepting, lets the utterances in flight
+finish for up to a drain deadline, interrupts the rest (``utterance end interrupted``) and
+closes every connection with 1001 (going away).
+
+Policy (tokens, TLS, browser origins, sessions per address) lives in :mod:`.security`;
+the transport asks this object's ``tokens``, ``origins`` and ``addresses``.
 """
 
 from __future__ import annotations
@@ -12,13 +16,19 @@ import concurrent.futures
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
 
+from . import metrics, security
+from .dialogue.config import DialogueConfig
+from .dialogue.runner import Dialogue
+from .dialogue.services import DialogueServices
 from .outputs import OutputPump, OutputsConfig
+from .protocol import errors as err
+from .protocol import messages as m
 from .protocol.codec import MAX_MESSAGE_BYTES
 from .session import SERVER_NAME, Send, Session, SessionConfig
 from .speech.tts.base import TTSError
@@ -47,6 +57,12 @@ class ServerConfig:
     warm_up: bool = True
     weights: str | None = None       # network checkpoint; None: the shipped one
     device: str | None = None        # torch device; None: CUDA when present, else CPU
+    tls_cert: str | None = None      # PEM certificate (chain): serve wss:// and https://
+    tls_key: str | None = None       # PEM key; None: it is in tls_cert
+    allowed_origins: tuple[str, ...] = ()  # browser pages that may open a stream ("*": any)
+    max_sessions_per_ip: int = 8     # 0: no limit
+    drain_seconds: float = 5.0       # on shutdown, how long utterances in flight may finish
+    dialogue: DialogueConfig = field(default_factory=DialogueConfig)  # mic/chat; enabled=False refuses
 
 
 class Server:
@@ -56,6 +72,12 @@ class Server:
 
     def __init__(self, config: ServerConfig | None = None, tts: TTSRegistry | None = None) -> None:
         self.config = config or ServerConfig()
+        self.ssl = self._tls()  # a bad certificate fails here, before any model loads
+        self.tokens = self.config.session.token
+        self.origins = security.OriginPolicy(tuple(self.config.allowed_origins))
+        self.addresses = security.AddressLimiter(self.config.max_sessions_per_ip)
+        self.metrics = metrics.REGISTRY
+        self._dropped_closed = 0  # curve messages dropped by sessions already gone
         self.tts = tts or default_registry()
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tts")
@@ -63,9 +85,23 @@ class Server:
         self._ws: WsServer | None = None
         self._session_number = 0
         self.network = self._load_network()
+        self.dialogue = DialogueServices(self.config.dialogue, self.executor) \
+            if self.config.dialogue.enabled else None
         if self.config.outputs.enabled:
             for target in self.config.outputs.build(1):  # fail at start on a bad setting
                 target.sender.close()
+
+    def _tls(self):
+        if self.config.tls_cert is None:
+            if self.config.tls_key is not None:
+                raise ValueError("a TLS key needs its certificate (--tls-cert)")
+            return None
+        return security.tls_context(self.config.tls_cert, self.config.tls_key)
+
+    @property
+    def scheme(self) -> str:
+        """``ws`` or ``wss``; the HTTP pages are http or https alike."""
+        return "wss" if self.ssl is not None else "ws"
 
     def _load_network(self):
         """The batched network, or None (with a warning) when no weights load."""
@@ -106,7 +142,8 @@ class Server:
             "emotions": sorted(EMOTIONS),
         }
 
-    def new_session(self, send: Send) -> Session:
+    def new_session(self, send: Send, authorized: bool = False) -> Session:
+        """A session; ``authorized`` when the handshake already showed a valid token."""
         self._session_number += 1
         number = self._session_number
         outputs = self.config.outputs
@@ -114,14 +151,27 @@ class Server:
         def make_pump(fps: int, t0: float) -> OutputPump | None:
             return OutputPump(outputs.build(number), fps, t0) if outputs.enabled else None
 
+        config = replace(self.config.session, token=None) if authorized else self.config.session
         session = Session(id=secrets.token_hex(6), send=send, tts=self.tts,
-                          config=self.config.session, executor=self.executor,
-                          seed=secrets.randbits(32), make_pump=make_pump, network=self.network)
+                          config=config, executor=self.executor,
+                          seed=secrets.randbits(32), make_pump=make_pump, network=self.network,
+                          make_dialogue=self._make_dialogue if self.dialogue else None)
         self._sessions[session.id] = session
+        self.metrics.inc("talkbridge_sessions_total")
         return session
 
     def forget_session(self, session: Session) -> None:
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            self._dropped_closed += getattr(session.outbox, "dropped", 0)
+
+    def render_metrics(self) -> str:
+        """``GET /metrics``: the process's counters plus this server's live numbers."""
+        live = sum(getattr(s.outbox, "dropped", 0) for s in self._sessions.values())
+        return self.metrics.render(extra=[
+            ("talkbridge_sessions_open", "gauge", "sessions open now", self.session_count),
+            ("talkbridge_curves_dropped_total", "counter",
+             "curve messages dropped oldest-first for slow readers", self._dropped_closed + live),
+        ])
 
     async def start(self) -> None:
         if self.config.warm_up:
@@ -130,10 +180,17 @@ class Server:
             partial(websocket.serve_connection, self), self.config.host, self.config.port,
             process_request=partial(websocket.process_request, self),
             max_size=self.config.max_message_bytes, compression=None,
-            server_header=SERVER_NAME,
+            server_header=SERVER_NAME, ssl=self.ssl,
         )
-        log.info("talkbridge listening on ws://%s:%d%s", self.config.host, self.port,
+        log.info("talkbridge listening on %s://%s:%d%s", self.scheme, self.config.host, self.port,
                  websocket.STREAM_PATH)
+        warning = security.exposure_warning(self.config.host, self.tokens)
+        if warning:
+            log.warning(warning)
+
+    def _make_dialogue(self, session: Session) -> Dialogue:
+        assert self.dialogue is not None
+        return Dialogue(session, self.dialogue)
 
     def _warm_up(self) -> None:
         """Load the default voice and run it once; a failure is logged, not fatal."""
@@ -143,11 +200,19 @@ class Server:
                 pass
         except (TTSError, LookupError) as exc:
             log.warning("warm-up failed: %s", exc)
+        if self.dialogue is not None and self.config.dialogue.warm_up:
+            try:
+                self.dialogue.warm_up()
+            except Exception as exc:  # noqa: BLE001 - mic/chat will report it per session
+                log.warning("dialogue warm-up failed: %s", exc)
 
-    async def stop(self) -> None:
-        """Stop utterances, close every connection (1001), release the port."""
-        for session in list(self._sessions.values()):
-            await session.close()
+    async def stop(self, drain: float = 0.0, hurry: asyncio.Event | None = None) -> None:
+        """Stop accepting; give utterances in flight up to ``drain`` seconds (cut short when
+        ``hurry`` is set), interrupt the rest, close every connection (1001), free the port."""
+        if self._ws is not None:
+            self._ws.server.close()  # no new connections; the open ones carry on
+        await self._drain(drain, hurry)
+        await asyncio.gather(*(self._end(s) for s in list(self._sessions.values())))
         if self.network is not None:
             await self.network.close()
         if self._ws is not None:
@@ -155,9 +220,39 @@ class Server:
             await self._ws.wait_closed()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _drain(self, seconds: float, hurry: asyncio.Event | None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        busy = [s for s in self._sessions.values() if _busy(s)]
+        if busy:
+            log.info("draining: %d sessions speaking, up to %.1f s", len(busy), seconds)
+        while any(_busy(s) for s in self._sessions.values()) and loop.time() < deadline:
+            if hurry is not None and hurry.is_set():
+                break
+            await asyncio.sleep(0.05)
+
+    async def _end(self, session: Session) -> None:
+        """Interrupt what it still says (the client hears ``utterance end interrupted``),
+        let its writer send that, then stop its tasks."""
+        if session.hello is not None and not session.closed and _busy(session):
+            try:
+                await session.handle(m.Interrupt())
+            except err.TalkbridgeError:
+                log.exception("session %s: interrupt at shutdown failed", session.id)
+            flush = getattr(session.outbox, "flush", None)
+            if flush is not None:
+                await flush()
+        await session.close()
+
     async def __aenter__(self) -> "Server":
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def _busy(session: Session) -> bool:
+    """Whether an utterance is speaking, queued or streaming in (``audio_in``)."""
+    # Session has no public view of this yet; these are its own records of the same.
+    return bool(session._pending() or session._inputs)

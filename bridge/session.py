@@ -14,23 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hmac
 import itertools
 import logging
 import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Iterator
 
 import numpy as np
 
 from blendshape import rig
 from blendshape.animator import SpeechAnimator
-from blendshape.layers import LifeLayer, UnknownEmotionError, emotion_vector, idle_frames
+from blendshape.layers import (LifeConfig, LifeLayer, UnknownEmotionError, emotion_vector,
+                               idle_frames)
 
 from blendshape.stream import FrameRateConverter, Stream
 
+from .dialogue.heard import SpokenReply
+from . import security
 from .network import AsyncBatcher
 from .outputs import OutputPump
 from .protocol import codec
@@ -40,9 +42,13 @@ from .speech.tts.base import SpeechChunk, TTSError, TTSProvider, Voice
 from .speech.tts.registry import TTSRegistry, VoiceNotFound
 from .streaming import UtteranceChunker, WireChunk, frames_per_chunk
 
+if TYPE_CHECKING:
+    from .dialogue.runner import Dialogue
+
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "talkbridge/0.1.0"
+_ARKIT_COLUMNS = rig.column_indices(rig.ARKIT52)
 Send = Callable[[m.ServerMessage], Awaitable[None]]
 
 
@@ -50,23 +56,42 @@ Send = Callable[[m.ServerMessage], Awaitable[None]]
 class SessionConfig:
     """Per-server policy every session follows."""
 
-    token: str | None = None
+    #: The token(s) hello must carry; any one of a set is accepted (compared in constant time).
+    token: str | frozenset[str] | None = None
     lead: float = 0.5               # seconds of audio sent ahead of real time
     chunk_seconds: float = 0.05     # span of one audio+curves pair
     max_text_chars: int = 5000
     max_queue: int = 8
     idle: bool = True
+    life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
 
 
 @dataclass
 class _Utterance:
+    """One queued or speaking utterance: a ``say``'s text, or a dialogue reply's sentences.
+
+    A reply's sentences arrive while the language model writes them (``sentences``), and
+    its emotion may be decided by the first of them, so the animator is built only when
+    the first sentence is in hand. ``spoken`` records where each sentence fell on the
+    audio clock, so what the user heard can be recovered after a barge-in.
+    """
+
     id: str
     text: str
     provider: TTSProvider
     voice: Voice
     emotion: str | dict[str, float] | None
+    source: str = "say"
+    sentences: AsyncIterator[str] | None = None
+    on_end: Callable[["_Utterance", str], None] | None = None
+    on_first_audio: Callable[[float], None] | None = None
+    spoken: SpokenReply = field(default_factory=SpokenReply)
+    #: Sentences synthesized ahead (while the user paused), by text.
+    presynth: dict[str, "asyncio.Future[list[SpeechChunk]]"] = field(default_factory=dict)
+    wall_start: float | None = None  # when its clock started (first chunk sent)
     task: asyncio.Task[None] | None = None
     stop: bool = False
+    ended: bool = False
 
 
 @dataclass
@@ -103,9 +128,14 @@ class Session:
     make_pump: Callable[[int, float], OutputPump | None] | None = None
     pump: OutputPump | None = field(default=None, init=False)
     _pump_task: asyncio.Task[None] | None = field(default=None, init=False)
+    #: Builds this session's dialogue loop at its first ``mic`` or ``chat``; None: refused.
+    make_dialogue: Callable[["Session"], "Dialogue"] | None = None
+    dialogue: "Dialogue | None" = field(default=None, init=False)
+    _played: dict[str, float] = field(default_factory=dict, init=False)
+    _playback_seen: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self._life = LifeLayer(seed=self.seed)
+        self._life = LifeLayer(seed=self.seed, config=self.config.life)
 
     # ---- inbound ---------------------------------------------------------------------
 
@@ -125,7 +155,7 @@ class Session:
         if msg.protocol != 1:
             raise err.UnsupportedProtocol(f"protocol {msg.protocol} is not supported; use 1")
         token = self.config.token
-        if token is not None and not hmac.compare_digest((msg.token or "").encode(), token.encode()):
+        if token is not None and not security.token_matches(msg.token, token):
             raise err.Unauthorized("missing or wrong token")
         try:
             channels = rig.resolve_channels(msg.channels)
@@ -173,27 +203,67 @@ class Session:
         self._wake.set()
 
     async def _on_interrupt(self, msg: m.Interrupt) -> None:
-        """Stop the current utterance (and, without an id, everything queued) at once."""
-        for utt_id in [i for i in self._inputs if msg.id in (None, i)]:
-            del self._inputs[utt_id]
-            await self.send(m.Clear(id=utt_id))
-            await self.send(m.Utterance(id=utt_id, state="end", source="audio_in",
-                                        reason="interrupted"))
-        dropped = [u for u in self._queue if msg.id is None or u.id == msg.id]
+        await self.interrupt(msg.id)
+
+    async def interrupt(self, utt_id: str | None = None,
+                        sources: tuple[str, ...] = ("say", "dialogue", "audio_in")) -> None:
+        """Stop the current utterance (and, without an id, everything queued) at once.
+
+        ``sources`` narrows what is stopped: a barge-in stops the character's speech
+        (``say`` and ``dialogue``) but not a performer's ``audio_in`` stream.
+        """
+        if "audio_in" in sources:
+            for in_id in [i for i in self._inputs if utt_id in (None, i)]:
+                del self._inputs[in_id]
+                await self.send(m.Clear(id=in_id))
+                await self.send(m.Utterance(id=in_id, state="end", source="audio_in",
+                                            reason="interrupted"))
+
+        def chosen(u: _Utterance) -> bool:
+            return utt_id in (None, u.id) and u.source in sources
+
+        dropped = [u for u in self._queue if chosen(u)]
         for utt in dropped:
             self._queue.remove(utt)
         current = self._current
-        if current is not None and current.task is not None and msg.id in (None, current.id):
+        if current is not None and current.task is not None and chosen(current) \
+                and not current.ended:
             current.stop = True
             current.task.cancel()
             await asyncio.gather(current.task, return_exceptions=True)
             if self.pump is not None:
                 self.pump.timeline.clear(current.id)
             await self.send(m.Clear(id=current.id))
-            await self.send(m.Utterance(id=current.id, state="end", source="say",
-                                        reason="interrupted"))
+            await self._end(current, "interrupted")
         for utt in dropped:
-            await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="interrupted"))
+            await self._end(utt, "interrupted")
+
+    async def _end(self, utt: _Utterance, reason: str) -> None:
+        """Send the utterance's ``end`` once and tell its owner (the dialogue's memory)."""
+        if utt.ended:
+            return
+        utt.ended = True
+        await self.send(m.Utterance(id=utt.id, state="end", source=utt.source, reason=reason))
+        if utt.on_end is not None:
+            utt.on_end(utt, reason)
+
+    def enqueue(self, utt: _Utterance) -> None:
+        """Queue an utterance built by the dialogue loop (after the ``say``s before it)."""
+        self._queue.append(utt)
+        self._wake.set()
+
+    def played_position(self, utt: _Utterance) -> float:
+        """How far the user has heard ``utt``, in seconds of its audio.
+
+        The engine's ``playback`` reports are the truth. A client that never sends them
+        gets an estimate from the server's pacing: real time since the first chunk left,
+        which is right within the client's jitter buffer.
+        """
+        if utt.id in self._played:
+            return self._played[utt.id]
+        if self._playback_seen or utt.wall_start is None:
+            return 0.0
+        return max(0.0, min(utt.spoken.duration, self.clock() - utt.wall_start))
 
     async def _on_audio_in(self, msg: m.AudioIn) -> None:
         """Animate audio the client already has: curves only, streamed as the audio arrives."""
@@ -227,11 +297,36 @@ class Session:
             del self._inputs[msg.id]
             await self.send(m.Utterance(id=msg.id, state="end", source="audio_in", reason="done"))
 
+    async def _on_mic(self, msg: m.Mic) -> None:
+        await self._dialogue().on_mic(msg)
+
+    async def _on_chat(self, msg: m.Chat) -> None:
+        text = msg.text.strip()
+        if not text:
+            raise err.EmptyText("chat.text is empty")
+        if len(text) > self.config.max_text_chars:
+            raise err.TextTooLong(
+                f"chat.text has {len(text)} characters; the limit is {self.config.max_text_chars}")
+        await self._dialogue().on_chat(text)
+
+    def _dialogue(self) -> "Dialogue":
+        if self.dialogue is None:
+            if self.make_dialogue is None:
+                raise err.Unsupported("this server runs without the dialogue loop")
+            self.dialogue = self.make_dialogue(self)
+        return self.dialogue
+
     async def _on_ping(self, msg: m.Ping) -> None:
         await self.send(m.Pong(t=msg.t, server_t=self.clock() - self._t0))
 
     async def _on_playback(self, msg: m.Playback) -> None:
-        log.debug("session %s playback %s %s %.3f", self.id, msg.id, msg.state, msg.position)
+        self._playback_seen = True
+        heard = math.inf if msg.state == "finished" and not msg.interrupted else msg.position
+        self._played[msg.id] = max(heard, self._played.get(msg.id, 0.0))
+        while len(self._played) > 64:  # ids the engine never finished: keep the newest
+            self._played.pop(next(iter(self._played)))
+        if self.dialogue is not None:
+            self.dialogue.on_playback(msg)
 
     def _pending(self) -> list[_Utterance]:
         return ([self._current] if self._current else []) + list(self._queue)
@@ -254,28 +349,70 @@ class Session:
         """Synthesize sentence by sentence; send audio + curves paced ahead of real time."""
         hello = self.hello
         assert hello is not None
-        provider, voice = utt.provider, utt.voice
-        animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
-                                  life_offset=self.clock() - self._t0)
         chunker = UtteranceChunker(hello.fps, hello.audio_rate,
                                    frames_per_chunk(hello.fps, self.config.chunk_seconds))
-        await self.send(m.Utterance(id=utt.id, state="start", source="say", text=utt.text))
+        await self.send(m.Utterance(id=utt.id, state="start", source=utt.source,
+                                    text=utt.text or None))
         pacer = _Pacer(self.clock, self.sleep, self.config.lead)
+        animator: SpeechAnimator | None = None
         try:
-            iterator = iter(provider.synthesize(utt.text, voice))
-            while (chunk := await self._next_sentence(iterator, utt)) is not None:
-                seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet)
+            async for chunk in self._chunks(utt):
+                if animator is None:  # a reply's emotion is known once its first sentence is
+                    animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
+                                              life_offset=self.clock() - self._t0)
+                start = animator.duration
+                curves, fps, columns = await self._curves_source(chunk, hello.fps)
+                seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang,
+                                   chunk.alphabet, curves=curves, curves_fps=fps,
+                                   columns=columns)
+                utt.spoken.add(start, animator.duration, chunk.text)
                 for wire in chunker.push(seg.pcm, seg.rate, seg.frames):
-                    await self._send_chunk(utt.id, wire, pacer)
+                    await self._send_chunk(utt, wire, pacer)
             for wire in chunker.finish():
-                await self._send_chunk(utt.id, wire, pacer)
+                await self._send_chunk(utt, wire, pacer)
         except (TTSError, ValueError) as exc:
             log.warning("session %s utterance %s: TTS failed: %s", self.id, utt.id, exc)
             await self.send(err.error_message(err.ProviderError(f"speech synthesis failed: {exc}"),
                                               ref=utt.id))
-            await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="error"))
+            await self._end(utt, "error")
             return
-        await self.send(m.Utterance(id=utt.id, state="end", source="say", reason="done"))
+        await self._end(utt, "done")
+
+    async def _curves_source(self, chunk: SpeechChunk, fps: int
+                             ) -> tuple[np.ndarray | None, float, np.ndarray | None]:
+        """Frames for a voice that brings its own face, or none to report timings.
+
+        Azure can send ARKit blendshapes (``meta["arkit60"]``): they drive the 52 ARKit
+        columns. A voice with no phoneme timings (Riva) is animated from its audio by the
+        network; without weights it falls back to the loudness-driven jaw.
+        """
+        arkit = chunk.meta.get("arkit60")
+        if isinstance(arkit, np.ndarray) and arkit.ndim == 2 and arkit.shape[1] == 52:
+            return arkit, 60.0, _ARKIT_COLUMNS
+        if not chunk.phonemes and self.network is not None and len(chunk.pcm):
+            from blendshape.stream import animate_clip
+
+            loop = asyncio.get_running_loop()
+            frames = await loop.run_in_executor(self.network.executor, animate_clip,
+                                                self.network.model, chunk.pcm, chunk.rate, fps)
+            return frames, float(fps), None
+        return None, 0.0, None
+
+    async def _chunks(self, utt: _Utterance) -> AsyncIterator[SpeechChunk]:
+        """The utterance's speech, sentence by sentence, synthesized in the worker pool."""
+        texts = utt.sentences if utt.sentences is not None else _one(utt.text)
+        async for text in texts:
+            ready = utt.presynth.pop(text, None)
+            if ready is not None:
+                try:
+                    for chunk in await ready:
+                        yield chunk
+                    continue
+                except (TTSError, ValueError) as exc:  # synthesize it again, now
+                    log.info("session %s: prepared sentence failed (%s); retrying", self.id, exc)
+            iterator = iter(utt.provider.synthesize(text, utt.voice))
+            while (chunk := await self._next_sentence(iterator, utt)) is not None:
+                yield chunk
 
     async def _next_sentence(self, iterator: Iterator[SpeechChunk],
                              utt: _Utterance) -> SpeechChunk | None:
@@ -285,16 +422,20 @@ class Session:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, next, iterator, None)
 
-    async def _send_chunk(self, utt_id: str, wire: WireChunk, pacer: "_Pacer") -> None:
+    async def _send_chunk(self, utt: _Utterance, wire: WireChunk, pacer: "_Pacer") -> None:
         await pacer.wait_until(wire.audio_t)
+        if utt.wall_start is None:
+            utt.wall_start = pacer.start
+            if utt.on_first_audio is not None:
+                utt.on_first_audio(self.clock())
         if len(wire.pcm):
-            await self.send(m.Audio(id=utt_id, seq=wire.audio_seq, t=wire.audio_t,
+            await self.send(m.Audio(id=utt.id, seq=wire.audio_seq, t=wire.audio_t,
                                     data=codec.encode_pcm16(wire.pcm)))
         if len(wire.frames):
-            await self.send(self._curves(utt_id, wire.curves_seq, wire.curves_t, wire.frames))
+            await self.send(self._curves(utt.id, wire.curves_seq, wire.curves_t, wire.frames))
             if self.pump is not None and pacer.start is not None:
                 fps = self.pump.fps
-                self.pump.timeline.utterance(utt_id, pacer.start, round(wire.curves_t * fps),
+                self.pump.timeline.utterance(utt.id, pacer.start, round(wire.curves_t * fps),
                                              wire.frames, fps)
 
     def _curves(self, utt_id: str, seq: int, t: float, full: np.ndarray) -> m.Curves:
@@ -340,8 +481,19 @@ class Session:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for utt in self._pending():  # the client left: what it heard is all it will hear
+            if not utt.ended:
+                utt.ended = True
+                if utt.on_end is not None:
+                    utt.on_end(utt, "interrupted")
+        if self.dialogue is not None:
+            await self.dialogue.close()
         if self.pump is not None:
             self.pump.close()
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 @dataclass
@@ -383,5 +535,7 @@ _HANDLERS: dict[type, Callable[[Session, m.ClientMessage], Awaitable[None]]] = {
     m.AudioIn: Session._on_audio_in,  # type: ignore[dict-item]
     m.Interrupt: Session._on_interrupt,  # type: ignore[dict-item]
     m.Ping: Session._on_ping,  # type: ignore[dict-item]
+    m.Mic: Session._on_mic,  # type: ignore[dict-item]
+    m.Chat: Session._on_chat,  # type: ignore[dict-item]
     m.Playback: Session._on_playback,  # type: ignore[dict-item]
 }

@@ -190,7 +190,7 @@ _ENCODING = _enum(*ENCODINGS)
 _SCHEMAS: dict[type[m.Message], dict[str, Check]] = {
     m.Hello: {"protocol": _int(), "client": _str, "token": _str, "fps": _FPS,
               "channels": _names(MAX_HELLO_CHANNELS), "audio_rate": _RATE,
-              "encoding": _ENCODING},
+              "encoding": _ENCODING, "user": _str},
     m.Say: {"text": _str, "id": _str, "voice": _str, "lang": _str, "emotion": _emotion},
     m.AudioIn: {"id": _str, "rate": _RATE, "data": _bin, "end": _bool},
     m.Mic: {"rate": _RATE, "data": _bin},
@@ -208,7 +208,7 @@ _SCHEMAS: dict[type[m.Message], dict[str, Check]] = {
     m.Curves: {"id": _str, "seq": _COUNT, "t": _TIME, "fps": _FPS, "n": _COUNT, "data": _bin},
     m.Clear: {"id": _str},
     m.Transcript: {"text": _str, "final": _bool},
-    m.Reply: {"id": _str, "text": _str, "final": _bool},
+    m.Reply: {"id": _str, "text": _str, "final": _bool, "emotion": _str},
     m.Error: {"code": _str, "message": _str, "fatal": _bool, "ref": _str},
     m.Pong: {"t": _CLOCK, "server_t": _CLOCK},
 }

@@ -28,7 +28,8 @@ clients switch on it, so a code never changes meaning once released.
     │   ├── TextTooLong                   text_too_long
     │   ├── QueueFull                     queue_full
     │   ├── DuplicateId                   duplicate_id
-    │   └── Unsupported                   unsupported: a type this build does not serve yet
+    │   ├── Unsupported                   unsupported: a type this build does not serve yet
+    │   └── TooManySessions               too_many_sessions     fatal, close 1008
     └── ServerError                       internal: local fault, the session carries on
         ├── ProviderError                 provider_failed
         └── SlowConsumer                  slow_consumer
@@ -204,6 +205,12 @@ class ProviderError(ServerError):
     code = "provider_failed"
 
 
+class ProviderTimeout(ProviderError):
+    """A provider did not answer within its time-out; the turn ended, the session goes on."""
+
+    code = "provider_timeout"
+
+
 class SlowConsumer(ServerError):
     """The client reads slower than real time, so curve frames were dropped."""
 
@@ -218,7 +225,7 @@ ERROR_CLASSES: dict[str, type[TalkbridgeError]] = {
         MessageTooLarge, HelloRequired, UnsupportedProtocol, Unauthorized,
         UnknownVoice, UnknownEmotion, UnknownChannel, EmptyText, TextTooLong, QueueFull,
         DuplicateId, Unsupported,
-        ServerError, ProviderError, SlowConsumer,
+        ServerError, ProviderError, ProviderTimeout, SlowConsumer,
     )
 }
 
@@ -226,3 +233,14 @@ ERROR_CLASSES: dict[str, type[TalkbridgeError]] = {
 def error_message(exc: TalkbridgeError, ref: str | None = None) -> Error:
     """The wire form of ``exc``; ``ref`` names the utterance it concerns, if any."""
     return Error(code=exc.code, message=str(exc) or exc.code, fatal=exc.fatal, ref=ref)
+
+
+class TooManySessions(RequestError):
+    """One address may hold only so many sessions, so one client can't take every slot."""
+
+    code = "too_many_sessions"
+    fatal = True
+    close_code = POLICY_VIOLATION
+
+
+ERROR_CLASSES[TooManySessions.code] = TooManySessions

@@ -27,6 +27,7 @@ class Hello:
     channels: tuple[str, ...] = ("arkit52",)
     audio_rate: int = 48000
     encoding: str = "f16"
+    user: str | None = None  # whose conversation memory the dialogue loop uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ class Reply:
     id: str
     text: str
     final: bool
+    emotion: str | None = None  # the emotion the face shows for this reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,3 +54,47 @@ def streaming_pieces(text: str, first_max_chars: int = 60, min_words: int = 3) -
         if len(head.split()) >= min_words and tail:
             return [head, tail, *sentences[1:]]
     return sentences
+
+
+class SentenceStream:
+    """Sentences out of text that arrives in pieces (a language model's deltas).
+
+    A sentence is released as soon as the text after it begins, so TTS starts on the first
+    sentence while the model writes the second. The first piece may be cut at a clause,
+    like :func:`streaming_pieces`, once it grows past ``first_max_chars``.
+    """
+
+    def __init__(self, first_max_chars: int = 60, min_words: int = 3) -> None:
+        self._buf = ""
+        self._first = True
+        self._first_max = first_max_chars
+        self._min_words = min_words
+
+    def push(self, delta: str) -> list[str]:
+        self._buf += delta
+        parts = split_sentences(self._buf)
+        # The last part may still grow; it is complete only once text follows its end.
+        ready = parts[:-1] if parts and not _ends_sentence(self._buf) else parts
+        if self._first and not ready and len(self._buf) > self._first_max:
+            pieces = streaming_pieces(self._buf.strip() + " .", self._first_max, self._min_words)
+            if len(pieces) > 1:
+                ready = [pieces[0]]
+        if ready:
+            self._first = False
+            consumed = self._buf
+            for piece in ready:
+                at = consumed.find(piece)
+                consumed = consumed[at + len(piece):]
+            self._buf = consumed
+        return ready
+
+    def flush(self) -> list[str]:
+        """The rest, when the text is complete."""
+        rest, self._buf = split_sentences(self._buf), ""
+        return rest
+
+
+def _ends_sentence(text: str) -> bool:
+    """True when ``text`` ends right after a sentence end and its trailing space."""
+    return bool(text) and text[-1].isspace() and bool(split_sentences(text)) and \
+        len(split_sentences(text + "x")) > len(split_sentences(text))

@@ -4,6 +4,13 @@ Thin by design (like websockets' own asyncio layer over its sans-I/O core): it d
 frame with :mod:`bridge.protocol`, hands the message to the session, and turns every typed
 error into an ``error`` message — closing the connection only when the error is fatal. One
 connection's faults never reach another: each runs in its own handler task.
+
+Before a session exists the policy of :mod:`bridge.security` applies: a browser page from
+an origin not allowed gets 403; a handshake token (``Authorization: Bearer`` or
+``?token=``) that is wrong gets ``unauthorized`` and 1008, a valid one spares ``hello``
+its token; an address over its session limit gets ``too_many_sessions`` and 1008. None of
+these starts a session task. ``/api/info`` and ``/metrics`` need a token when the server
+has one; ``/healthz`` and the viewer's files don't.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .. import logs, metrics, security
 from ..outbox import Outbox
 from ..protocol import codec
 from ..protocol import errors as err
+from ..protocol import messages as m
 
 if TYPE_CHECKING:
     from ..server import Server
@@ -37,45 +46,119 @@ _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; 
                   ".json": "application/json"}
 
 
+#: HTTP paths that need the token when the server has one.
+PROTECTED_PATHS = frozenset({"/api/info", "/metrics"})
+
+
 def process_request(server: "Server", connection: ServerConnection,
                     request: Request) -> Response | None:
-    """Plain HTTP on the same port: the viewer, its files, health and info; 404 otherwise."""
+    """Plain HTTP on the same port: the viewer, its files, health, info and metrics; 404
+    otherwise. For the stream, only the browser-origin check: None lets the upgrade go on."""
     path = request.path.split("?", 1)[0]
     if path == STREAM_PATH:
-        return None
+        return _check_origin(server, connection, request)
     if path == "/healthz":
         return _json(connection, {"status": "ok", "sessions": server.session_count,
                                   "version": server.version})
+    if path in PROTECTED_PATHS and not _http_authorized(server, request):
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "token required\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="talkbridge"'
+        return response
     if path == "/api/info":
         return _json(connection, server.info())
+    if path == "/metrics":
+        response = connection.respond(http.HTTPStatus.OK, server.render_metrics())
+        return _typed(response, metrics.CONTENT_TYPE)
     if path == "/":
         return _static(connection, WEB_ROOT / "index.html")
     if path.startswith("/web/"):
-        target = (WEB_ROOT / path[len("/web/"):]).resolve()
-        if WEB_ROOT in target.parents and target.is_file():
+        target = security.static_target(WEB_ROOT, request.path[len("/web/"):])
+        if target is not None:
             return _static(connection, target)
     return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path; WebSocket at {STREAM_PATH}\n")
 
 
+def _check_origin(server: "Server", connection: ServerConnection,
+                  request: Request) -> Response | None:
+    origin = request.headers.get("Origin")
+    if server.origins.allows(origin, request.headers.get("Host")):
+        return None
+    log.info("refused a stream from origin %.100r (see --allow-origin)", origin)
+    metrics.inc("talkbridge_connections_refused_total", reason="origin")
+    return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+
+
+def _http_authorized(server: "Server", request: Request) -> bool:
+    if server.tokens is None:
+        return True
+    return security.token_matches(security.request_token(request.headers, request.path),
+                                  server.tokens)
+
+
 def _json(connection: ServerConnection, body: object) -> Response:
     response = connection.respond(http.HTTPStatus.OK, json.dumps(body) + "\n")
-    response.headers["Content-Type"] = "application/json"
+    return _typed(response, "application/json")
+
+
+def _typed(response: Response, content_type: str) -> Response:
+    """Replace the text/plain that ``respond`` set: Headers keeps repeats, so delete first."""
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = content_type
     return response
 
 
 def _static(connection: ServerConnection, path: Path) -> Response:
     response = connection.respond(http.HTTPStatus.OK, path.read_text(encoding="utf-8"))
-    response.headers["Content-Type"] = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+    _typed(response, _CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
 async def serve_connection(server: "Server", connection: ServerConnection) -> None:
+    """Refuse the connection before any work, or run its session."""
+    authorized = _handshake_token(server, connection)
+    if authorized is False:
+        await _refuse(connection, err.Unauthorized("wrong token in the handshake"))
+        return
+    address = str(connection.remote_address[0]) if connection.remote_address else "?"
+    if not server.addresses.acquire(address):
+        await _refuse(connection, err.TooManySessions(
+            f"this address has {server.addresses.limit} sessions open already; close one first"))
+        return
+    try:
+        await _run_session(server, connection, authorized=bool(authorized))
+    finally:
+        server.addresses.release(address)
+
+
+def _handshake_token(server: "Server", connection: ServerConnection) -> bool | None:
+    """True/False for a valid/wrong token in the handshake; None when none was needed or given."""
+    request = connection.request
+    if server.tokens is None or request is None:
+        return None
+    given = security.request_token(request.headers, request.path)
+    return None if given is None else security.token_matches(given, server.tokens)
+
+
+async def _refuse(connection: ServerConnection, exc: err.TalkbridgeError) -> None:
+    """The typed error, then close: no session, no task, nothing else costs anything."""
+    log.info("refused %s: %s", connection.remote_address, exc.code)
+    metrics.inc("talkbridge_connections_refused_total", reason=exc.code)
+    try:
+        _count_sent(err.error_message(exc))
+        await connection.send(codec.encode(err.error_message(exc)))
+        await connection.close(exc.close_code or err.POLICY_VIOLATION, exc.code)
+    except ConnectionClosed:
+        pass
+
+
+async def _run_session(server: "Server", connection: ServerConnection, authorized: bool) -> None:
     """Run one client's session until it leaves or commits a fatal fault."""
     _bound_kernel_buffer(connection, server.config.send_buffer_bytes)
     outbox = Outbox()
-    session = server.new_session(outbox.put)
+    session = server.new_session(outbox.put, authorized=authorized)
     session.outbox = outbox
+    logs.session_id.set(session.id)  # this task's context: the session's tasks inherit it
     writer = asyncio.create_task(_write(outbox, connection), name=f"{session.id}-writer")
     log.info("session %s opened from %s", session.id, connection.remote_address)
     try:
@@ -106,8 +189,17 @@ async def _write(outbox: Outbox, connection: ServerConnection) -> None:
         while True:
             msg = await outbox.get()
             await connection.send(codec.encode(msg))
+            _count_sent(msg)
     except ConnectionClosed:
         pass
+
+
+def _count_sent(msg: m.ServerMessage) -> None:
+    metrics.inc("talkbridge_messages_sent_total", type=msg.TYPE)
+    if isinstance(msg, m.Curves):
+        metrics.inc("talkbridge_curve_frames_sent_total", msg.n)
+    elif isinstance(msg, m.Error):
+        metrics.inc("talkbridge_errors_sent_total", code=msg.code)
 
 
 async def _dispatch(session, connection: ServerConnection, outbox: Outbox,
@@ -117,19 +209,31 @@ async def _dispatch(session, connection: ServerConnection, outbox: Outbox,
         if isinstance(frame, str):
             raise err.TextFrameRefused("text frames are not part of protocol v1; send msgpack "
                                        "in binary frames")
-        await session.handle(codec.decode_client(frame))
+        msg = codec.decode_client(frame)
+    except err.TalkbridgeError as exc:
+        metrics.inc("talkbridge_messages_received_total", type="invalid")
+        return await _report(session, connection, outbox, exc)
+    metrics.inc("talkbridge_messages_received_total", type=msg.TYPE)
+    try:
+        await session.handle(msg)
         return True
     except err.TalkbridgeError as exc:
-        log.info("session %s: %s: %s", session.id, exc.code, exc)
-        await outbox.put(err.error_message(exc))
-        if exc.fatal:
-            await outbox.flush()
-            await connection.close(exc.close_code or 1008, exc.code)
-            return False
-        return True
+        return await _report(session, connection, outbox, exc)
     except ConnectionClosed:
         raise
     except Exception as exc:  # a bug of ours: report it, keep the session alive
         log.exception("session %s: internal error", session.id)
         await outbox.put(err.error_message(err.ServerError(f"internal error: {type(exc).__name__}")))
         return True
+
+
+async def _report(session, connection: ServerConnection, outbox: Outbox,
+                  exc: err.TalkbridgeError) -> bool:
+    """Send ``exc`` as an ``error``; close after it when it is fatal (False: stop reading)."""
+    log.info("session %s: %s: %s", session.id, exc.code, exc)
+    await outbox.put(err.error_message(exc))
+    if exc.fatal:
+        await outbox.flush()
+        await connection.close(exc.close_code or err.POLICY_VIOLATION, exc.code)
+        return False
+    return True

@@ -16,8 +16,12 @@ function send(msg) {
 
 function status(text) { $("status").textContent = text; }
 
+// A server with tokens: open the viewer as /?token=… and the token goes to both requests.
+const TOKEN = new URLSearchParams(location.search).get("token");
+const QUERY = TOKEN ? `?token=${encodeURIComponent(TOKEN)}` : "";
+
 async function loadInfo() {
-  const info = await (await fetch("/api/info")).json();
+  const info = await (await fetch(`/api/info${QUERY}`)).json();
   for (const v of info.voices) {
     const opt = new Option(`${v.id} (${v.lang})`, v.id);
     if (v.id === info.default_voice) opt.selected = true;
@@ -29,7 +33,7 @@ async function loadInfo() {
 function connect() {
   tb.ctx = tb.ctx || new AudioContext();
   tb.player = new TalkbridgePlayer(tb.ctx);
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`);
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream${QUERY}`);
   ws.binaryType = "arraybuffer";
   tb.ws = ws;
   ws.onopen = () => send({

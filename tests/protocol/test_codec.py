@@ -406,8 +406,10 @@ EXPECTED_CODES: dict[str, tuple[type[err.TalkbridgeError], bool, int | None]] = 
     "queue_full": (err.RequestError, False, None),
     "duplicate_id": (err.RequestError, False, None),
     "unsupported": (err.RequestError, False, None),
+    "too_many_sessions": (err.RequestError, True, 1008),
     "internal": (err.ServerError, False, None),
     "provider_failed": (err.ServerError, False, None),
+    "provider_timeout": (err.ServerError, False, None),
     "slow_consumer": (err.ServerError, False, None),
 }
 

@@ -1,0 +1,80 @@
+"""Voices that bring no phoneme timings, or their own face: what drives the curves then."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from blendshape import rig
+from bridge.server import Server, ServerConfig
+from bridge.session import SessionConfig
+from bridge.speech.tts.base import SpeechChunk, Voice
+from bridge.speech.tts.registry import TTSRegistry
+
+from .wsclient import Client, curves_array
+
+
+class Untimed:
+    """espeak-ng's audio with its timings thrown away: like Riva, audio only."""
+
+    name = "untimed"
+
+    def __init__(self, espeak, blendshapes: bool = False) -> None:
+        self.espeak, self.blendshapes = espeak, blendshapes
+
+    def voices(self) -> list[Voice]:
+        return [Voice("untimed:en", "untimed", "en", "en-us")]
+
+    def synthesize(self, text: str, voice: Voice) -> Iterator[SpeechChunk]:
+        base = self.espeak.voices()[0]
+        en = next(v for v in self.espeak.voices() if v.lang == "en-us") or base
+        for chunk in self.espeak.synthesize(text, en):
+            meta = {}
+            if self.blendshapes:  # a cloud voice's own face: mouthSmileLeft held at 0.8
+                n = int(np.ceil(chunk.duration * 60))
+                arkit = np.zeros((n, 52), np.float32)
+                arkit[:, rig.ARKIT_INDEX["mouthSmileLeft"]] = 0.8
+                meta["arkit60"] = arkit
+            yield dataclasses.replace(chunk, phonemes=[] if not self.blendshapes else chunk.phonemes,
+                                      meta=meta)
+
+
+async def _frames(espeak, blendshapes: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    registry = TTSRegistry([Untimed(espeak, blendshapes)])
+    server = Server(ServerConfig(port=0, session=SessionConfig(idle=False, lead=30.0)),
+                    tts=registry)
+    await server.start()
+    try:
+        client, welcome = await Client.open(server.port, channels=["arkit52"], audio_rate=16000)
+        await client.send({"type": "say", "id": "u", "text": "Papa bought a big blue boat."})
+        msgs = await client.utterance("u")
+        frames = np.concatenate([curves_array(m, 52) for m in msgs if m["type"] == "curves"])
+        pcm = np.concatenate([np.frombuffer(m["data"], "<i2") for m in msgs if m["type"] == "audio"])
+        return frames, pcm, 16000
+    finally:
+        await server.stop()
+
+
+def _loud(pcm: np.ndarray, rate: int, n: int) -> np.ndarray:
+    hop = rate // 60
+    rms = np.array([np.sqrt(np.mean(pcm[i * hop:(i + 1) * hop].astype(float) ** 2) + 1e-9)
+                    for i in range(n)])
+    return rms > 0.1 * rms.max()
+
+
+async def test_a_voice_without_timings_is_animated_from_its_audio_by_the_network(espeak):
+    frames, pcm, rate = await _frames(espeak, blendshapes=False)
+    jaw = frames[:, rig.ARKIT_INDEX["jawOpen"]]
+    voiced = _loud(pcm, rate, len(jaw))
+    assert jaw[voiced].mean() > 0.12 and jaw[voiced].mean() > 1.5 * jaw[~voiced].mean()
+    assert jaw[:3].max() < 0.1  # at rest before the first sound
+    closed = frames[:, rig.ARKIT_INDEX["mouthClose"]]
+    assert closed.max() > 0.2  # the network closes the lips on the p/b sounds
+
+
+async def test_a_voice_with_its_own_blendshapes_drives_the_arkit_columns(espeak):
+    frames, _, _ = await _frames(espeak, blendshapes=True)
+    smile = frames[:, rig.ARKIT_INDEX["mouthSmileLeft"]]
+    assert np.median(smile) > 0.6  # Azure's curves, through the layers
