@@ -364,11 +364,7 @@ class Dialogue:
 
         stream = answering.llm.stream(messages)
         try:
-            while True:
-                try:
-                    delta = await asyncio.wait_for(anext(stream), self.config.llm_timeout)
-                except StopAsyncIteration:
-                    break
+            async for delta in _within(stream, self.config.llm_timeout):
                 prepared.add(delta)
                 if prepared.first_sentence is None:
                     first(splitter.push(parser.push(delta)))
@@ -491,11 +487,7 @@ class Dialogue:
                 await sentences.put(piece)
 
         try:
-            while True:
-                try:
-                    delta = await asyncio.wait_for(anext(stream), self.config.llm_timeout)
-                except StopAsyncIteration:
-                    break
+            async for delta in _within(stream, self.config.llm_timeout):
                 if reply.metrics.llm_first_token is None:
                     reply.metrics.llm_first_token = self.session.clock()
                 clean = parser.push(delta)
@@ -616,6 +608,15 @@ class Dialogue:
                 stream.cancel()
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
+
+
+async def _within(stream: AsyncIterator[str], timeout: float) -> AsyncIterator[str]:
+    """The stream's items, each within ``timeout`` seconds (asyncio.TimeoutError if not)."""
+    while True:
+        try:
+            yield await asyncio.wait_for(anext(stream), timeout)
+        except StopAsyncIteration:
+            return
 
 
 async def _drain(queue: "asyncio.Queue[str | None]") -> AsyncIterator[str]:

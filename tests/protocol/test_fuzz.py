@@ -140,19 +140,11 @@ class InstantTTS:
                               phonemes=[PhonemeSpan("a", 0.0, 0.05), PhonemeSpan("m", 0.05, 0.1)])
 
 
+from tests.bridge.test_session_clock import VirtualClock  # noqa: E402
+
 REGISTRY = TTSRegistry([InstantTTS()])
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
 
 
 ids = st.sampled_from(["u1", "u2", "idle", "", "x" * 40])

@@ -6,10 +6,10 @@ costs nothing until someone asks for it (and then fails with its install hint).
 
 from __future__ import annotations
 
-import inspect
 import importlib
 from typing import Any, Mapping
 
+from ..options import build_provider
 from .base import ASRProvider
 
 #: name → (module, class); the first one is the default.
@@ -33,16 +33,5 @@ def make_asr(name: str | None = "pocketsphinx", options: Mapping[str, Any] | Non
         raise ValueError(f"unknown ASR {name!r}; valid: {', '.join(ASR_NAMES)}")
     module_name, class_name = _PROVIDERS[key]
     provider_class = getattr(importlib.import_module(module_name), class_name)
-    return _build(provider_class, options or {}, key)
+    return build_provider(provider_class, options or {}, "ASR", key)
 
-
-def _build(provider_class: Any, options: Mapping[str, Any], name: str) -> Any:
-    """Construct with config options, turning a misspelt option into a helpful ValueError."""
-    kwargs = dict(options)
-    signature = inspect.signature(provider_class)
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        valid = ", ".join(signature.parameters)
-        raise ValueError(f"bad options for ASR {name!r}: {exc}; valid options: {valid}") from exc
-    return provider_class(**kwargs)

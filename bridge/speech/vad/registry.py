@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Mapping
 
+from ..options import build_provider
 from .base import VADProvider
 
 #: Valid names; the first one is the default.
@@ -21,17 +21,6 @@ def make_vad(name: str | None = "silero", options: Mapping[str, Any] | None = No
     if key == "silero":
         from .silero import SileroVAD
 
-        return _build(SileroVAD, options or {}, key)
+        return build_provider(SileroVAD, options or {}, "VAD", key)
     raise ValueError(f"unknown VAD {name!r}; valid: {', '.join(VAD_NAMES)}")
 
-
-def _build(provider_class: Any, options: Mapping[str, Any], name: str) -> Any:
-    """Construct with config options, turning a misspelt option into a helpful ValueError."""
-    kwargs = dict(options)
-    signature = inspect.signature(provider_class)
-    try:
-        signature.bind(**kwargs)
-    except TypeError as exc:
-        valid = ", ".join(signature.parameters)
-        raise ValueError(f"bad options for VAD {name!r}: {exc}; valid options: {valid}") from exc
-    return provider_class(**kwargs)
