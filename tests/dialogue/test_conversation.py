@@ -231,3 +231,25 @@ async def test_a_pause_mid_question_is_continued_not_answered_twice(dialogue_ser
     users = [m.content for m in memory.history("pauser") if m.role == "user"]
     assert users == [f"{finals[0]} {finals[1]}"]       # one turn, both halves
     await client.close()
+
+
+async def test_a_model_that_hangs_times_out_and_the_next_turn_works(registry):
+    fake = await FakeOpenAI(fault="hang").start()
+    config = DialogueConfig(llm_timeout=0.5, llm={"provider": "openai", "model": "m",
+                                                  "base_url": fake.base_url,
+                                                  "api_key_env": None, "timeout": 30})
+    server = Server(ServerConfig(port=0, session=SessionConfig(idle=False), dialogue=config),
+                    tts=registry)
+    await server.start()
+    try:
+        client, _ = await Client.open(server.port)
+        await client.send({"type": "chat", "text": "hello"})
+        msgs = await client.utterance("r1", timeout=10)
+        error = next(m for m in msgs if m["type"] == "error")
+        assert error["code"] == "provider_timeout" and "0.5 s" in error["message"]
+        fake.fault = None
+        await client.send({"type": "chat", "text": "hello again"})
+        assert "audio" in kinds(await client.utterance("r2"))
+    finally:
+        await server.stop()
+        await fake.stop()
