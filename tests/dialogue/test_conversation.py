@@ -111,6 +111,8 @@ async def test_barge_in_stops_the_reply_and_memory_keeps_only_what_was_heard(
     assert end["id"] == "r1" and end["reason"] == "interrupted"
     assert {"type": "clear", "id": "r1"} in got
     # The character stops within 200 ms of the speech being long enough to count.
+    print(f"barge-in: clear {1000 * (marks['clear'] - marks['confirmed']):.0f} ms after "
+          f"{min_barge_in} s of speech")
     assert marks["clear"] - marks["confirmed"] < 0.2 + 0.1  # + one VAD frame and a chunk
     memory = dialogue_server.dialogue.loaded_answering.memory
     heard = [m.content for m in memory.history("ann") if m.role == "assistant"]
