@@ -10,13 +10,12 @@ is tested with recorded payloads; the SDK glue around it stays thin.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .base import ASRError
+from .base import ASRError, PhraseTranscript
 
 _INSTALL_HINT = "pip install talkbridge[azure]"
 _RATE = 16000
@@ -68,21 +67,13 @@ def event_from_sdk(kind: str, evt: Any) -> AzureEvent:
                       _enum_name(code), getattr(details, "error_details", "") or "")
 
 
-class AzureTranscript:
+class AzureTranscript(PhraseTranscript):
     """Events in → the partial, the final text, or the error out. Thread-safe.
 
     The final transcript is every ``recognized`` phrase of the turn joined; the partial is
     those phrases plus the phrase being recognized now. ``done`` is set once the service
     has said all it will (the session stopped, our stream ended, or an error).
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._phrases: list[str] = []
-        self._current = ""
-        self._reported = ""
-        self.error: ASRError | None = None
-        self.done = threading.Event()
 
     def feed(self, event: AzureEvent) -> None:
         with self._lock:
@@ -98,21 +89,6 @@ class AzureTranscript:
                 self.done.set()
             elif event.kind == "session_stopped":
                 self.done.set()
-
-    def take_partial(self) -> str | None:
-        """The partial text if it changed since the last call, else None."""
-        with self._lock:
-            text = " ".join([*self._phrases, self._current] if self._current else self._phrases)
-            if text == self._reported:
-                return None
-            self._reported = text
-            return text
-
-    @property
-    def final(self) -> str:
-        with self._lock:
-            return " ".join(self._phrases)
-
 
 def _cancel_error(event: AzureEvent) -> ASRError:
     code = event.error_code or event.cancellation_reason or "unknown"

@@ -7,6 +7,7 @@ ends, because the recognizer has already seen all but the last chunk.
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -14,6 +15,36 @@ import numpy as np
 
 class ASRError(RuntimeError):
     """A recognizer failed (load, credentials, time-out, dropped stream); the message says why."""
+
+
+class PhraseTranscript:
+    """A turn's text from a service that endpoints phrases itself (Riva, Azure). Thread-safe.
+
+    The service's thread folds results in; the caller's thread takes the partial (the final
+    phrases so far plus the one being recognized) and, at the end, the final text.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._phrases: list[str] = []
+        self._current = ""
+        self._reported = ""
+        self.error: ASRError | None = None
+        self.done = threading.Event()
+
+    def take_partial(self) -> str | None:
+        """The partial text if it changed since the last call, else None."""
+        with self._lock:
+            text = " ".join([*self._phrases, self._current] if self._current else self._phrases)
+            if text == self._reported:
+                return None
+            self._reported = text
+            return text
+
+    @property
+    def final(self) -> str:
+        with self._lock:
+            return " ".join(self._phrases)
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .base import ASRError
+from .base import ASRError, PhraseTranscript
 
 INSTALL_HINT = "pip install talkbridge[riva]"
 _RATE = 16000
@@ -140,21 +140,13 @@ def describe_rpc_error(exc: Any, what: str, server: str, key_env: str | None,
     return f"Riva {what} at {server} failed: {name} ({details}); {hint}"
 
 
-class RivaTranscript:
+class RivaTranscript(PhraseTranscript):
     """Streaming responses in → the partial and final text out. Thread-safe.
 
     Riva sends each endpointed phrase once as a final result; until then, interim results
     carry the phrase so far (split across several results, which are concatenated, as
     Riva's own client does). The final transcript is the turn's final phrases joined.
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._finals: list[str] = []
-        self._interim = ""
-        self._reported = ""
-        self.error: ASRError | None = None
-        self.done = threading.Event()
 
     def feed(self, response: Any) -> None:
         """Fold one ``StreamingRecognizeResponse``."""
@@ -166,12 +158,12 @@ class RivaTranscript:
                 text = result.alternatives[0].transcript
                 if result.is_final:
                     if text.strip():
-                        self._finals.append(text.strip())
-                    self._interim = ""
+                        self._phrases.append(text.strip())
+                    self._current = ""
                 else:
                     interim.append(text)
             if interim:
-                self._interim = "".join(interim).strip()
+                self._current = "".join(interim).strip()
 
     def fail(self, error: ASRError) -> None:
         with self._lock:
@@ -179,19 +171,6 @@ class RivaTranscript:
                 self.error = error
         self.done.set()
 
-    def take_partial(self) -> str | None:
-        """The partial text if it changed since the last call, else None."""
-        with self._lock:
-            text = " ".join([*self._finals, self._interim] if self._interim else self._finals)
-            if text == self._reported:
-                return None
-            self._reported = text
-            return text
-
-    @property
-    def final(self) -> str:
-        with self._lock:
-            return " ".join(self._finals)
 
 
 class RivaASR:
