@@ -38,6 +38,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import msgpack
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 KINDS = ("say", "audio_in", "chat")
 MAX_SESSIONS = 500
@@ -90,10 +92,8 @@ def parse_mix(text: str) -> tuple[str, ...]:
 
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -201,7 +201,7 @@ class Tally:
     response: dict[str, Histogram] = field(default_factory=dict)  # kind → ask to first frame
     errors: Counter[str] = field(default_factory=Counter)
     turns: Counter[str] = field(default_factory=Counter)
-    dropped: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)  # "kind: close code reason" → count
 
 
 class ClientView:
@@ -337,7 +337,8 @@ def build_report(opts: LoadOptions, tally: Tally, elapsed: float, server: dict[s
         "first_frame_ms": {kind: {"p50": h.percentile(50), "p99": h.percentile(99)}
                            for kind, h in sorted(tally.response.items())},
         "errors": errors,
-        "dropped_connections": tally.dropped,
+        "dropped_connections": sum(tally.dropped.values()),
+        "dropped_by": dict(tally.dropped),
         "server": server,
         "client": {"cpu_percent": round(client_cpu, 1), "loop_lag_ms": {
             "p99": lag.percentile(99), "max": lag.percentile(100)}},
@@ -369,12 +370,17 @@ def format_report(r: dict[str, Any]) -> str:
                   f"server RSS   {srv['rss_mb']['first']} MB at {srv['rss_mb']['first_at_s']} s → "
                   f"{srv['rss_mb']['last']} MB (growth {srv['rss_mb']['growth_percent']} %, "
                   f"max {srv['rss_mb']['max']})"]
-    lines += [f"errors       {r['errors'] or 'none'}; dropped connections {r['dropped_connections']}",
+    lines += [f"errors       {r['errors'] or 'none'}; dropped connections {r['dropped_connections']}"
+              f" {r['dropped_by'] or ''}",
               f"client       cpu {r['client']['cpu_percent']} %, loop lag p99 "
               f"{r['client']['loop_lag_ms']['p99']} ms, max {r['client']['loop_lag_ms']['max']} ms",
               f"machine      {r['machine']['cpus']} cpus, load {r['machine']['load_start']} → "
-              f"{r['machine']['load_end']}",
-              "verdict      " + ("ok" if r["ok"] else "NOT ok (late frames, errors, drops or growth ≥ 5 %)")]
+              f"{r['machine']['load_end']}"]
+    warned = r.get("server_log_warnings") or {}
+    if warned.get("count"):
+        lines.append(f"server log   {warned['count']} WARNING/ERROR lines; last: {warned['last'][-1]}")
+    lines.append("verdict      " + ("ok" if r["ok"] else
+                                    "NOT ok (late frames, errors, drops or growth ≥ 5 %)"))
     return "\n".join(lines)
 
 
@@ -394,11 +400,24 @@ def speech_clip(rate: int = 16000) -> tuple[bytes, int]:
     return (np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes(), rate
 
 
+def _close_story(ws: Any) -> str:
+    """Which side closed, with what: a client keepalive timeout (we sent 1011, got nothing)
+    reads very differently from a server that closed the session itself."""
+    proto = ws.protocol
+    rcvd, sent = proto.close_rcvd, proto.close_sent
+    if rcvd is not None:
+        return f"server closed {rcvd.code} {rcvd.reason}".strip()
+    if sent is not None:
+        return f"client closed {sent.code} {sent.reason}".strip()
+    return "connection lost (no close frame)"
+
+
 class _Client:
     """One simulated engine: a reader that checks every frame as it lands, and a driver."""
 
-    def __init__(self, ws: Any, view: ClientView, opts: LoadOptions, stop_at: float) -> None:
-        self.ws, self.view, self.opts = ws, view, opts
+    def __init__(self, ws: Any, view: ClientView, opts: LoadOptions, kind: str,
+                 stop_at: float) -> None:
+        self.ws, self.view, self.opts, self.kind = ws, view, opts, kind
         self.stop_at = stop_at  # the run's end: a turn still speaking then is interrupted
         self.ends: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.closing = False
@@ -406,8 +425,6 @@ class _Client:
 
     async def read(self) -> None:
         """Read continuously (a fast reader): the server must never hold frames for us."""
-        from websockets.exceptions import ConnectionClosed
-
         loop = asyncio.get_running_loop()
         try:
             async for raw in self.ws:
@@ -416,14 +433,12 @@ class _Client:
                     self.ends.put_nowait(end)
         except ConnectionClosed:
             pass
-        if not self.closing:
-            self.view.tally.dropped += 1
+        if not self.closing:  # the server or a keepalive ended it: say who, and why
+            self.view.tally.dropped[f"{self.kind}: {_close_story(self.ws)}"] += 1
         self.gone = True
         self.ends.put_nowait(None)
 
     async def send(self, msg: dict[str, Any]) -> bool:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             await self.ws.send(msgpack.packb(msg, use_bin_type=True))
         except ConnectionClosed:
@@ -493,8 +508,6 @@ class _Client:
 async def _session(index: int, url: str, opts: LoadOptions, tally: Tally, delay: float,
                    deadline: float, clip: tuple[bytes, int]) -> None:
     """Connect after ``delay`` (a ramp, not a thundering herd), talk until ``deadline``."""
-    from websockets.asyncio.client import connect
-
     await asyncio.sleep(delay)
     kind, rng = opts.kind(index), random.Random(opts.seed * 1000003 + index)
     try:
@@ -502,7 +515,7 @@ async def _session(index: int, url: str, opts: LoadOptions, tally: Tally, delay:
     except Exception as exc:  # noqa: BLE001 - refused, reset, timed out: counted and reported
         tally.errors[f"client_connect_failed:{type(exc).__name__}"] += 1
         return
-    client = _Client(ws, ClientView(opts.buffer, tally), opts, deadline)
+    client = _Client(ws, ClientView(opts.buffer, tally), opts, kind, deadline)
     reader = asyncio.create_task(client.read())
     turn = {"say": client.say, "audio_in": client.audio_in, "chat": client.chat}[kind]
     loop = asyncio.get_running_loop()
@@ -604,13 +617,15 @@ class ServerProcess:
                 ready.set()
         ready.set()
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
     def log_tail(self, lines: int = 15) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def warnings(self, keep: int = 20) -> tuple[int, list[str]]:
+        """How many WARNING/ERROR lines the server logged, and the last ``keep`` of them:
+        a drop or a late burst usually has its cause there."""
+        found = [line for line in self.log.read_text(errors="replace").splitlines()
+                 if " WARNING " in line or " ERROR " in line]
+        return len(found), found[-keep:]
 
     def stop(self) -> int | None:
         if self.proc is not None and self.proc.poll() is None:
@@ -633,14 +648,16 @@ def run(opts: LoadOptions, url: str | None = None, allow_remote: bool = False) -
     server = ServerProcess()
     target = server.start()
     try:
-        report = asyncio.run(run_load(target, opts, server.pid))
+        report = asyncio.run(run_load(target, opts, server.proc.pid if server.proc else None))
     finally:
         alive = server.proc is not None and server.proc.poll() is None
         tail = "" if alive else server.log_tail()
+        warned, warnings = server.warnings()
         code = server.stop()
     if not alive:  # it died under load: that is the finding
         report["errors"]["server_exited"] = 1
         report["ok"] = False
         report["server_log_tail"] = tail
     report["server_exit_code"] = code
+    report["server_log_warnings"] = {"count": warned, "last": warnings}
     return report

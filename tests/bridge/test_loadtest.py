@@ -111,6 +111,20 @@ def test_bounds_and_loopback():
     assert LoadOptions(sessions=5).kind(4) == "audio_in"
 
 
+def test_a_drop_says_which_side_closed():
+    from types import SimpleNamespace as NS
+
+    from websockets.frames import Close
+
+    def ws(rcvd, sent):
+        return NS(protocol=NS(close_rcvd=rcvd, close_sent=sent))
+
+    assert loadtest._close_story(ws(Close(1001, "going away"), None)) == "server closed 1001 going away"
+    assert loadtest._close_story(ws(None, Close(1011, "keepalive ping timeout"))) == \
+        "client closed 1011 keepalive ping timeout"
+    assert loadtest._close_story(ws(None, None)) == "connection lost (no close frame)"
+
+
 def test_cli_refuses_too_many_sessions_and_remote_urls(capsys):
     assert main(["loadtest", "--sessions", "501"]) == 2
     assert main(["loadtest", "--url", "ws://192.0.2.1:8765/v1/stream"]) == 2
