@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import msgpack
@@ -30,12 +28,10 @@ CHUNK = 0.02
 def _speech(text: str) -> tuple[np.ndarray, str]:
     """int16 PCM at 16 kHz, and which voice spoke it."""
     if shutil.which("flite"):
+        from .evaluation import flite
+
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "q.wav"
-            subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
-            with wave.open(str(path)) as w:
-                rate = w.getframerate()
-                pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+            pcm, rate, _ = flite(text, "slt", Path(tmp))
         voice = "flite slt"
     else:
         from .speech.tts.piper import PiperTTS

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import pytest
 import soxr
 
 from bridge.dialogue.config import DialogueConfig
+from bridge.evaluation import flite
 from bridge.server import Server, ServerConfig
 from bridge.session import SessionConfig
 
@@ -30,11 +29,7 @@ def flite_speech(text: str, tmp: Path, voice: str = "slt") -> np.ndarray:
         if os.environ.get("CI"):
             pytest.fail("flite is missing: .ci/run installs it")
         pytest.skip("flite is not installed (apt install flite)")
-    path = tmp / f"user-{abs(hash(text))}.wav"
-    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
-    with wave.open(str(path)) as w:
-        rate = w.getframerate()
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    pcm, rate, _ = flite(text, voice, tmp)
     pcm = soxr.resample(pcm, rate, RATE)
     return (np.clip(pcm, -1, 1) * 32767).astype("<i2")
 

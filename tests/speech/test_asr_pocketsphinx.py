@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import subprocess
 import sys
 import time
 import types
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
 
+from bridge.evaluation import flite
 from bridge.speech.asr import pocketsphinx as ps_module
 from bridge.speech.asr.base import ASRError, ASRProvider, ASRStream
 from bridge.speech.asr.pocketsphinx import PocketSphinxASR
@@ -42,11 +41,8 @@ def _tts_16k(tts, voice, text: str) -> np.ndarray:
 
 
 def _flite_16k(text: str, tmp_path: Path) -> np.ndarray:
-    out = tmp_path / "flite.wav"
-    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(out)], check=True)
-    with wave.open(str(out)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
-        return _to_16k(pcm, w.getframerate())
+    pcm, rate, _ = flite(text, "slt", tmp_path)
+    return _to_16k(pcm, rate)
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,15 @@ and the scores do not depend on how the microphone audio was chunked."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soxr
 
+from bridge.evaluation import flite
 from bridge.speech.vad.base import VADError, VADProvider, VADStream
 from bridge.speech.vad.registry import VAD_NAMES, make_vad
 from bridge.speech.vad.silero import SileroVAD
@@ -54,11 +53,8 @@ def espeak_speech(espeak) -> np.ndarray:
 def _flite_speech(tmp_path: Path) -> np.ndarray:
     if shutil.which("flite") is None:
         pytest.skip("flite is not installed (apt-get install flite)")
-    out = tmp_path / "flite.wav"
-    subprocess.run(["flite", "-voice", "slt", "-t", TEXT, "-o", str(out)], check=True)
-    with wave.open(str(out)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
-        return _to_16k(pcm, w.getframerate())
+    pcm, rate, _ = flite(TEXT, "slt", tmp_path)
+    return _to_16k(pcm, rate)
 
 
 def _check_speech_and_silence(vad: SileroVAD, speech: np.ndarray) -> None:
