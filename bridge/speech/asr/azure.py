@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..locale import locale_code
 from .base import ASRError, PhraseTranscript
 
 _INSTALL_HINT = "pip install talkbridge[azure]"
@@ -27,11 +28,7 @@ _LOCALES = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "i
 
 def azure_locale(lang: str) -> str:
     """``en`` → ``en-US``; ``fr-fr`` → ``fr-FR``; anything else is passed through."""
-    key = lang.strip().replace("_", "-")
-    if "-" in key:
-        head, _, tail = key.partition("-")
-        return f"{head.lower()}-{tail.upper() if len(tail) == 2 else tail}"
-    return _LOCALES.get(key.lower(), key)
+    return locale_code(lang, _LOCALES)
 
 
 def _enum_name(value: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..locale import locale_code
 from .base import ASRError, PhraseTranscript
 
 INSTALL_HINT = "pip install talkbridge[riva]"
@@ -65,11 +66,7 @@ def import_grpc() -> Any:
 
 def riva_language(lang: str) -> str:
     """``en`` → ``en-US``; ``fr_fr`` → ``fr-FR``; anything else is passed through."""
-    key = lang.strip().replace("_", "-")
-    if "-" in key:
-        head, _, tail = key.partition("-")
-        return f"{head.lower()}-{tail.upper() if len(tail) == 2 else tail}"
-    return _LANGUAGES.get(key.lower(), key)
+    return locale_code(lang, _LANGUAGES)
 
 
 @dataclass(frozen=True)
