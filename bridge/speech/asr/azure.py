@@ -9,16 +9,15 @@ is tested with recorded payloads; the SDK glue around it stays thin.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..azure_sdk import connect
 from ..locale import locale_code
 from .base import ASRError, PhraseTranscript
 
-_INSTALL_HINT = "pip install talkbridge[azure]"
 _RATE = 16000
 #: Bare language codes → the locale Azure expects.
 _LOCALES = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "it-IT",
@@ -114,29 +113,12 @@ class AzureASR:
     def __init__(self, region: str | None = None, key_env: str = "AZURE_SPEECH_KEY",
                  endpoint: str | None = None, lang: str = "en-US", timeout: float = 10.0,
                  region_env: str = "AZURE_SPEECH_REGION") -> None:
-        self._key = os.environ.get(key_env, "").strip()
-        if not self._key:
-            raise ASRError(f"no Azure Speech key: set the environment variable {key_env} "
-                           f"(or name another one with the key_env option)")
-        self._region = region or os.environ.get(region_env, "").strip() or None
-        self._endpoint = endpoint
-        if not self._region and not self._endpoint:
-            raise ASRError(f"Azure Speech needs a region: set the region option or "
-                           f"{region_env} (e.g. westeurope), or an endpoint")
-        try:
-            import azure.cognitiveservices.speech as speechsdk
-        except ImportError as exc:
-            raise ASRError(f"the Azure Speech SDK is not installed: {_INSTALL_HINT}") from exc
-        self._sdk = speechsdk
+        self._sdk, self._new_config = connect(key_env, region, region_env, endpoint, ASRError)
         self.lang = lang
         self.timeout = timeout
 
     def _speech_config(self, locale: str) -> Any:
-        sdk = self._sdk
-        if self._endpoint:
-            config = sdk.SpeechConfig(subscription=self._key, endpoint=self._endpoint)
-        else:
-            config = sdk.SpeechConfig(subscription=self._key, region=self._region)
+        config = self._new_config()
         config.speech_recognition_language = locale
         return config
 

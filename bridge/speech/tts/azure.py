@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 from xml.sax.saxutils import escape, quoteattr
@@ -28,12 +27,12 @@ import numpy as np
 from blendshape.phonemes import PhonemeSpan
 from blendshape.rig import ARKIT52
 
+from ..azure_sdk import connect
 from ..sentences import streaming_pieces
 from .base import SpeechChunk, TTSError, Voice
 
 log = logging.getLogger(__name__)
 
-_INSTALL_HINT = "pip install talkbridge[azure]"
 TICKS_PER_SECOND = 10_000_000
 BLENDSHAPE_FPS = 60
 #: One IPA symbol per Azure viseme ID, from Microsoft's table (viseme ID → IPA group):
@@ -236,23 +235,9 @@ class AzureTTS:
                            f"{', '.join(map(str, _RAW_FORMATS))}")
         if not voices:
             raise TTSError("the azure TTS provider needs at least one voice in its voices option")
-        key = os.environ.get(key_env, "").strip()
-        if not key:
-            raise TTSError(f"no Azure Speech key: set the environment variable {key_env} "
-                           f"(or name another one with the key_env option)")
-        region = region or os.environ.get(region_env, "").strip() or None
-        if not region and not endpoint:
-            raise TTSError(f"Azure Speech needs a region: set the region option or {region_env} "
-                           f"(e.g. westeurope), or an endpoint")
-        try:
-            import azure.cognitiveservices.speech as speechsdk
-        except ImportError as exc:
-            raise TTSError(f"the Azure Speech SDK is not installed: {_INSTALL_HINT}") from exc
+        speechsdk, new_config = connect(key_env, region, region_env, endpoint, TTSError)
         self._sdk = speechsdk
-        if endpoint:
-            self._config = speechsdk.SpeechConfig(subscription=key, endpoint=endpoint)
-        else:
-            self._config = speechsdk.SpeechConfig(subscription=key, region=region)
+        self._config = new_config()
         self._config.set_speech_synthesis_output_format(
             getattr(speechsdk.SpeechSynthesisOutputFormat, _RAW_FORMATS[rate]))
         self._voices = [voice_for(v) for v in voices]
