@@ -440,7 +440,9 @@ class Dialogue:
 
         prepared = self._take_prepared(action.text)
         metrics.prepared = prepared is not None
-        messages = self._messages(answering, action.text)
+        # The history is read before this turn joins it; a prepared answer already has it.
+        deltas = prepared.replay() if prepared is not None else \
+            answering.llm.stream(self._messages(answering, action.text))
         if answering.memory:
             answering.memory.add(self.user, "user", action.text)
         session = self.session
@@ -455,7 +457,6 @@ class Dialogue:
         reply.utt = utt
         if prepared is not None and prepared.first_sentence and prepared.audio is not None:
             utt.presynth[prepared.first_sentence] = prepared.audio
-        deltas = prepared.replay() if prepared is not None else answering.llm.stream(messages)
         reply.writer = self._spawn(self._write(reply, deltas, sentences, prepared),
                                    f"{session.id}-{reply_id}-llm")
         session.enqueue(utt)
