@@ -29,6 +29,7 @@ from blendshape.animator import SpeechAnimator
 from blendshape.layers import (LifeConfig, LifeLayer, UnknownEmotionError, emotion_vector,
                                idle_frames)
 
+from blendshape.features import FRAME_RATE as FEATURE_RATE
 from blendshape.stream import FrameRateConverter, Stream
 
 from .dialogue.heard import SpokenReply
@@ -62,6 +63,9 @@ class SessionConfig:
     chunk_seconds: float = 0.05     # span of one audio+curves pair
     max_text_chars: int = 5000
     max_queue: int = 8
+    #: Seconds of ``audio_in`` audio a stream may run ahead of its animation (a file sent
+    #: all at once is fine up to this; past it the client gets ``queue_full``).
+    max_audio_in_backlog: float = 60.0
     idle: bool = True
     life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
 
@@ -214,7 +218,11 @@ class Session:
         """
         if "audio_in" in sources:
             for in_id in [i for i in self._inputs if utt_id in (None, i)]:
-                del self._inputs[in_id]
+                stopped = self._inputs.pop(in_id)
+                if stopped.task is not None:
+                    stopped.task.cancel()
+                    await asyncio.gather(stopped.task, return_exceptions=True)
+                self._wake.set()
                 await self.send(m.Clear(id=in_id))
                 await self.send(m.Utterance(id=in_id, state="end", source="audio_in",
                                             reason="interrupted"))
@@ -284,18 +292,52 @@ class Session:
         elif msg.rate != utt.rate:
             raise err.InvalidField(f"audio_in.rate changed from {utt.rate} to {msg.rate} "
                                    "within one utterance", field="rate")
+        if utt.ended:
+            raise err.InvalidField(f"audio_in {msg.id!r} already ended; use a new id", field="id")
         pcm = codec.decode_pcm16(msg.data).astype(np.float32) / 32768.0
-        weights = await self.network.submit(utt.stream, utt.stream.features(pcm, last=msg.end))
-        full = utt.converter.push(weights, last=msg.end)
-        if len(full):
-            first = utt.converter.next_frame - len(full)
-            times = np.arange(first, first + len(full)) / hello.fps
-            self._life.apply(full, utt.life_offset + times)
-            await self.send(self._curves(msg.id, utt.seq, first / hello.fps, full))
-            utt.seq += 1
-        if msg.end:
-            del self._inputs[msg.id]
-            await self.send(m.Utterance(id=msg.id, state="end", source="audio_in", reason="done"))
+        backlog = sum(map(len, utt.feats)) / FEATURE_RATE
+        if len(pcm) and backlog > self.config.max_audio_in_backlog:  # an end is always taken
+            raise err.QueueFull(f"audio_in {msg.id!r} is {backlog:.0f} s of audio ahead of the "
+                                "animation; send it in real time or wait for its curves")
+        utt.feats.append(utt.stream.features(pcm, last=msg.end))
+        utt.ended = msg.end
+        # The reader never waits for the network: one task per stream feeds it, a tick's
+        # worth of messages at a time, so a busy batch only makes the next submission longer.
+        if utt.task is None:
+            utt.task = asyncio.create_task(self._animate_input(utt), name=f"{self.id}-{msg.id}")
+
+    async def _animate_input(self, utt: "_AudioInput") -> None:
+        hello, network = self.hello, self.network
+        assert hello is not None and network is not None
+        while utt.feats:
+            queued = np.concatenate(utt.feats)
+            feats = queued[:_MAX_SUBMIT]
+            utt.feats[:] = [queued[_MAX_SUBMIT:]] if len(queued) > _MAX_SUBMIT else []
+            try:
+                weights = await network.submit(utt.stream, feats)
+            except Exception as exc:  # the network failed this batch: end this stream only
+                log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
+                self._inputs.pop(utt.id, None)
+                await self.send(err.error_message(
+                    err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
+                await self.send(m.Utterance(id=utt.id, state="end", source="audio_in",
+                                            reason="error"))
+                self._wake.set()
+                return
+            done = utt.ended and not utt.feats
+            full = utt.converter.push(weights, last=done)
+            if len(full):
+                first = utt.converter.next_frame - len(full)
+                times = np.arange(first, first + len(full)) / hello.fps
+                self._life.apply(full, utt.life_offset + times)
+                await self.send(self._curves(utt.id, utt.seq, first / hello.fps, full))
+                utt.seq += 1
+            if done:
+                self._inputs.pop(utt.id, None)
+                await self.send(m.Utterance(id=utt.id, state="end", source="audio_in",
+                                            reason="done"))
+                self._wake.set()  # let the idle loop resume
+        utt.task = None
 
     async def _on_mic(self, msg: m.Mic) -> None:
         await self._dialogue().on_mic(msg)
@@ -452,7 +494,7 @@ class Session:
         n = frames_per_chunk(hello.fps, self.config.chunk_seconds)
         next_frame = 0
         while True:
-            if self._current is not None or self._queue:
+            if self._current is not None or self._queue or self._inputs:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -475,6 +517,7 @@ class Session:
             return
         self.closed = True
         tasks = [t for t in (self._worker, self._idle_task, self._pump_task) if t is not None]
+        tasks += [u.task for u in self._inputs.values() if u.task is not None]
         if self._current is not None and self._current.task is not None:
             self._current.stop = True
             tasks.append(self._current.task)
@@ -496,6 +539,11 @@ async def _one(text: str) -> AsyncIterator[str]:
     yield text
 
 
+#: Feature frames (250 ms of audio) one stream gives one batch: an ``audio_in`` sent all at
+#: once is animated in slices, so it cannot stall the tick every other stream shares.
+_MAX_SUBMIT = 25
+
+
 @dataclass
 class _AudioInput:
     """One ``audio_in`` utterance: its network stream and frame-rate conversion."""
@@ -506,6 +554,9 @@ class _AudioInput:
     converter: FrameRateConverter
     life_offset: float
     seq: int = 0
+    feats: list[np.ndarray] = field(default_factory=list)  # waiting for the network
+    ended: bool = False  # the client sent end=true
+    task: "asyncio.Task[None] | None" = None  # feeding the network, while feats wait
 
 
 class _Pacer:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 import torch
@@ -42,10 +44,13 @@ async def test_audio_in_streams_curves_covering_the_audio(server, speech):
     pcm, rate = speech
     client, welcome = await Client.open(server.port, channels=["arkit52", "visemes"], fps=60)
     step = rate // 50  # 20 ms chunks
+    half = len(pcm) // 2 // step * step
     for i in range(0, len(pcm), step):
+        if i == half:  # streamed: curves for the first half come before the rest is sent
+            early = await client.until(lambda m: m["type"] == "curves")
         await client.send({"type": "audio_in", "id": "mine", "rate": rate,
                            "data": pcm[i:i + step].tobytes(), "end": i + step >= len(pcm)})
-    msgs = await client.utterance("mine")
+    msgs = early + await client.utterance("mine")
     await client.close()
     assert msgs[0] == {"type": "utterance", "id": "mine", "state": "start", "source": "audio_in"}
     assert msgs[-1]["reason"] == "done"
@@ -58,7 +63,8 @@ async def test_audio_in_streams_curves_covering_the_audio(server, speech):
         assert np.all(arr >= 0) and np.all(arr <= 1.001)
         frame += m["n"]
     assert abs(frame / 60 - len(pcm) / rate) <= 1 / 60 + 1e-9
-    assert len(curves) > 20  # streamed, not one message at the end
+    assert len(curves) >= 4  # sent all at once, each half still arrives in 250 ms slices
+    assert max(m["n"] for m in curves) <= 16  # ≤ 250 ms of frames per batch, at 60 fps
 
 
 async def test_audio_in_refusals(server, speech, registry, tmp_path):
@@ -85,6 +91,60 @@ async def test_audio_in_refusals(server, speech, registry, tmp_path):
         await other.close()
     finally:
         await no_net.stop()
+
+
+async def test_a_stream_far_ahead_of_its_animation_is_refused_and_an_ended_id_is_closed(
+        registry, checkpoint, speech):
+    pcm, rate = speech
+    srv = Server(ServerConfig(port=0, weights=str(checkpoint),
+                              session=SessionConfig(idle=False, max_audio_in_backlog=1.0)),
+                 tts=registry)
+    await srv.start()
+    try:
+        client, _ = await Client.open(srv.port)
+        clip = np.tile(pcm, 4)[:3 * rate].tobytes()  # 3 s at once, then more straight away
+        await client.send({"type": "audio_in", "id": "flood", "rate": rate, "data": clip})
+        await client.send({"type": "audio_in", "id": "flood", "rate": rate, "data": clip})
+        error = (await client.until(lambda m: m["type"] == "error"))[-1]
+        assert error["code"] == "queue_full" and "real time" in error["message"]
+        await client.send({"type": "audio_in", "id": "flood", "rate": rate, "data": b"",
+                           "end": True})
+        await client.send({"type": "audio_in", "id": "flood", "rate": rate,
+                           "data": pcm[:800].tobytes()})
+        error = (await client.until(lambda m: m["type"] == "error"))[-1]
+        assert error["code"] == "invalid_field" and "already ended" in error["message"]
+        msgs = await client.utterance("flood")
+        frames = sum(m["n"] for m in msgs if m["type"] == "curves")
+        assert abs(frames / 60 - 3.0) <= 2 / 60  # the accepted 3 s, all animated
+        await client.send({"type": "ping", "t": 1.0})  # the session goes on
+        assert (await client.until(lambda m: m["type"] == "pong"))[-1]["t"] == 1.0
+        await client.close()
+    finally:
+        await srv.stop()
+
+
+async def test_idle_frames_pause_while_audio_in_drives_the_face(registry, checkpoint, speech):
+    pcm, rate = speech
+    srv = Server(ServerConfig(port=0, weights=str(checkpoint), session=SessionConfig(idle=True)),
+                 tts=registry)
+    await srv.start()
+    try:
+        client, _ = await Client.open(srv.port)
+        await client.until(lambda m: m["type"] == "curves", skip_idle=False)  # idle is running
+        step = rate // 50
+        for i in range(0, rate // 2, step):  # 0.5 s in real time: ten idle chunks' worth
+            await client.send({"type": "audio_in", "id": "perf", "rate": rate,
+                               "data": pcm[i:i + step].tobytes(), "end": i + step >= rate // 2})
+            await asyncio.sleep(0.02)
+        msgs = await client.until(lambda m: m.get("state") == "start", skip_idle=False)
+        msgs = await client.until(lambda m: m.get("state") == "end", skip_idle=False)
+        assert [m for m in msgs if m["type"] == "curves" and m["id"] == "perf"]
+        assert not [m for m in msgs if m.get("id") == "idle"]  # one face, one driver
+        resumed = await client.until(lambda m: m.get("id") == "idle", skip_idle=False)
+        assert resumed[-1]["type"] == "curves"
+        await client.close()
+    finally:
+        await srv.stop()
 
 
 async def test_concurrent_streams_share_batches(server, speech):
