@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="open sessions per client address (default 8; 0: no limit)")
     serve.add_argument("--drain-seconds", type=float, default=None,
                        help="on SIGTERM, let utterances finish this long (default 5)")
+    serve.add_argument("--hello-seconds", type=float, default=None,
+                       help="close a connection that sends no hello by then (default 10; 0: wait)")
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
     serve.add_argument("--livelink", metavar="HOST:PORT",
                        help="also send Live Link Face UDP to Unreal (default port 11111)")
@@ -291,7 +293,7 @@ def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
 
     options = {"tls_cert": path(args.tls_cert, "tls_cert"), "tls_key": path(args.tls_key, "tls_key"),
                "allowed_origins": tuple(args.allow_origin or server_conf.get("allowed_origins", ()))}
-    for key in ("max_sessions_per_ip", "drain_seconds"):
+    for key in ("max_sessions_per_ip", "drain_seconds", "hello_seconds"):
         value = getattr(args, key)
         if value is not None or key in server_conf:
             options[key] = value if value is not None else server_conf[key]

@@ -62,6 +62,7 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()  # browser pages that may open a stream ("*": any)
     max_sessions_per_ip: int = 8     # 0: no limit
     drain_seconds: float = 5.0       # on shutdown, how long utterances in flight may finish
+    hello_seconds: float = 10.0      # a connection that sends no hello by then is closed (0: wait)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)  # mic/chat; enabled=False refuses
 
 

@@ -160,6 +160,9 @@ async def _run_session(server: "Server", connection: ServerConnection, authorize
     session.outbox = outbox
     logs.session_id.set(session.id)  # this task's context: the session's tasks inherit it
     writer = asyncio.create_task(_write(outbox, connection), name=f"{session.id}-writer")
+    watchdog = asyncio.create_task(_expect_hello(session, connection, outbox,
+                                                 server.config.hello_seconds),
+                                   name=f"{session.id}-hello")
     log.info("session %s opened from %s", session.id, connection.remote_address)
     try:
         async for frame in connection:
@@ -169,10 +172,23 @@ async def _run_session(server: "Server", connection: ServerConnection, authorize
         log.info("session %s: connection lost (%s)", session.id, exc.rcvd or "no close frame")
     finally:
         await session.close()
+        watchdog.cancel()
         writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        await asyncio.gather(writer, watchdog, return_exceptions=True)
         server.forget_session(session)
         log.info("session %s closed (%d curve messages dropped)", session.id, outbox.dropped)
+
+
+async def _expect_hello(session, connection: ServerConnection, outbox: Outbox,
+                        seconds: float) -> None:
+    """Close a connection that never says hello: an open socket must not hold a session slot
+    (and one of its address's sessions) forever."""
+    if seconds <= 0:
+        return
+    await asyncio.sleep(seconds)
+    if session.hello is None:
+        await _report(session, connection, outbox, err.HelloRequired(
+            f"no hello within {seconds:g} s of connecting; send hello first"))
 
 
 def _bound_kernel_buffer(connection: ServerConnection, size: int) -> None:

@@ -270,6 +270,27 @@ async def test_sessions_per_address_are_limited(guarded):
     await second.close()
 
 
+async def test_a_connection_without_hello_is_closed_and_frees_its_slot(registry):
+    server = Server(ServerConfig(port=0, warm_up=False, max_sessions_per_ip=1,
+                                 hello_seconds=0.3), tts=registry)
+    await server.start()
+    try:
+        async with connect(f"ws://127.0.0.1:{server.port}/v1/stream", compression=None) as ws:
+            msg = await _refused(ws, "hello_required")  # silent for 0.3 s: closed
+        assert "within 0.3 s" in msg["message"]
+        for _ in range(100):
+            if server.addresses.count("127.0.0.1") == 0:
+                break
+            await asyncio.sleep(0.02)
+        client, welcome = await Client.open(server.port)  # the slot is free again
+        await asyncio.sleep(0.5)  # a session that said hello is not timed out
+        await client.send({"type": "ping", "t": 2.0})
+        assert (await client.until(lambda m: m["type"] == "pong"))[-1]["t"] == 2.0
+        await client.close()
+    finally:
+        await server.stop()
+
+
 @pytest.mark.parametrize("path", [
     "/web/../server.py", "/web/%2e%2e/server.py", "/web/%2E%2E%2Fserver.py",
     "/web/..%2f..%2fbridge/server.py", "/web//etc/passwd", "/web/%2fetc%2fpasswd",
@@ -381,15 +402,17 @@ def test_serve_flags_override_config_keys(tmp_path):
     from bridge.cli import _security_options, build_parser
 
     conf = {"tls_cert": "certs/c.pem", "allowed_origins": ["https://a.example"],
-            "max_sessions_per_ip": 3, "drain_seconds": 9}
+            "max_sessions_per_ip": 3, "drain_seconds": 9, "hello_seconds": 4}
     args = build_parser().parse_args(["serve", "--config", str(tmp_path / "tb.toml")])
     assert _security_options(args, conf) == {
         "tls_cert": str(tmp_path / "certs/c.pem"), "tls_key": None,
-        "allowed_origins": ("https://a.example",), "max_sessions_per_ip": 3, "drain_seconds": 9}
+        "allowed_origins": ("https://a.example",), "max_sessions_per_ip": 3, "drain_seconds": 9,
+        "hello_seconds": 4}
     args = build_parser().parse_args([
         "serve", "--tls-cert", "x.pem", "--tls-key", "k.pem", "--allow-origin", "https://b.example",
-        "--allow-origin", "*", "--max-sessions-per-ip", "0", "--drain-seconds", "1.5", "--log-json"])
+        "--allow-origin", "*", "--max-sessions-per-ip", "0", "--drain-seconds", "1.5", "--log-json",
+        "--hello-seconds", "0"])
     assert _security_options(args, conf) == {
         "tls_cert": "x.pem", "tls_key": "k.pem", "allowed_origins": ("https://b.example", "*"),
-        "max_sessions_per_ip": 0, "drain_seconds": 1.5}
+        "max_sessions_per_ip": 0, "drain_seconds": 1.5, "hello_seconds": 0}
     assert args.log_json and ServerConfig(**_security_options(args, {})).max_sessions_per_ip == 0
