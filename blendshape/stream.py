@@ -31,9 +31,18 @@ class WeightsNotFound(FileNotFoundError):
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """CUDA when present (or asked for), else CPU."""
+    """CUDA when present (or asked for), else CPU.
+
+    Asking for CUDA on a machine without it warns and runs on the CPU: a server configured
+    for a GPU box must still start on a laptop, just slower.
+    """
     if prefer:
-        return torch.device(prefer)
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            log.warning("device %r asked for, but this torch sees no CUDA GPU "
+                        "(torch %s); running the network on the CPU", prefer, torch.__version__)
+            return torch.device("cpu")
+        return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -114,6 +123,7 @@ class Batcher:
 
     def __init__(self, model: AudioToFace) -> None:
         self.model = model
+        self.fell_back = False  # the GPU ran out of memory once: the CPU serves from then on
 
     @torch.no_grad()
     def step(self, streams: list[Stream], feats: list[np.ndarray]) -> list[np.ndarray]:
@@ -129,12 +139,12 @@ class Batcher:
         by_len: dict[int, list[int]] = {}
         for i in live:
             by_len.setdefault(len(feats[i]), []).append(i)
-        device = self.model.mean.device
         for length, group in by_len.items():  # equal lengths batch exactly (usual: one tick)
-            x = torch.from_numpy(np.stack([feats[i] for i in group])).to(device)
-            state = tuple(torch.cat([streams[i].state[k] for i in group], dim=1 if k == 2 else 0)
-                          for k in range(3))
-            logits, new = self.model.step(x, state)  # type: ignore[arg-type]
+            device = self.model.mean.device  # the CPU, once a CUDA out-of-memory moved it
+            x = torch.from_numpy(np.stack([feats[i] for i in group]))
+            state = tuple(torch.cat([streams[i].state[k].to(device) for i in group],
+                                    dim=1 if k == 2 else 0) for k in range(3))
+            logits, new = self._forward(x, state)  # type: ignore[arg-type]
             weights = AudioToFace.activate(logits).cpu().numpy()
             for j, i in enumerate(group):
                 streams[i].state = (new[0][j:j + 1], new[1][j:j + 1], new[2][:, j:j + 1])
@@ -143,6 +153,28 @@ class Batcher:
                 streams[i].computed += length
                 out[i] = weights[j, skip:]
         return out
+
+    def _forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple:
+        """One model step on the model's device; on CUDA out-of-memory, move to the CPU.
+
+        A show must go on when the card fills (another process, a burst of streams): the
+        model moves to the CPU once, with a warning, and this batch is run again there.
+        Streams' states follow lazily (``.to`` is free when already there).
+        """
+        device = self.model.mean.device
+        try:
+            return self.model.step(x.to(device), state)
+        except torch.cuda.OutOfMemoryError:
+            if self.fell_back:
+                raise
+            self.fell_back = True
+            log.warning("the GPU ran out of memory with %d streams in one batch; the network "
+                        "moves to the CPU for the rest of this run (restart to use the GPU)",
+                        x.shape[0])
+            self.model.to("cpu")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            return self.model.step(x.cpu(), tuple(t.cpu() for t in state))
 
     def push(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:
         """One stream on its own: audio in, the face weights (100 fps) it completes out."""

@@ -94,3 +94,42 @@ def test_frame_rate_converter_equals_one_pass(fps, piece):
     parts = [conv.push(weights[i:i + piece]) for i in range(0, len(weights), piece)]
     parts.append(conv.push(np.zeros((0, 67), np.float32), last=True))
     np.testing.assert_allclose(np.concatenate(parts), to_full_frames(weights, fps), atol=1e-6)
+
+
+class _FullCard(AudioToFace):
+    """Raises CUDA's out-of-memory error on the first ``fail`` steps (the real one needs a GPU
+    that is full; the error type and the recovery path are the real ones)."""
+
+    fail = 1
+
+    def step(self, feats, state):
+        if self.fail:
+            self.fail -= 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 MiB")
+        return super().step(feats, state)
+
+
+def test_cuda_out_of_memory_moves_the_network_to_the_cpu_and_loses_no_frame(model, caplog):
+    full = _FullCard(model.config).eval()
+    full.load_state_dict(model.state_dict())
+    audio = _speechlike(1.0, 5)
+    stream, batcher = Stream(full, 16000), Batcher(full)
+    with caplog.at_level("WARNING", logger="blendshape.stream"):
+        parts = [batcher.push(stream, audio[i:i + 320]) for i in range(0, len(audio), 320)]
+    parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
+    np.testing.assert_allclose(np.concatenate(parts), _whole(model, audio), atol=1e-3)
+    assert batcher.fell_back and full.mean.device.type == "cpu"
+    assert [r.message for r in caplog.records if "out of memory" in r.message]
+    full.fail = 1  # out of memory on the CPU too: that is a real fault, not retried forever
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        batcher.push(Stream(full, 16000), audio[:320])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning(caplog):
+    from blendshape.stream import pick_device
+
+    with caplog.at_level("WARNING", logger="blendshape.stream"):
+        assert pick_device("cuda").type == "cpu"
+    assert "no CUDA GPU" in caplog.text
+    assert pick_device(None).type == "cpu" and pick_device("cpu").type == "cpu"
