@@ -372,7 +372,10 @@ class LifeLayer:
         order = np.argsort(times, kind="stable")
         sorted_t = times[order]
         duration = self.config.blink_duration
-        for start in self._blinks:
+        # Only the blinks that overlap these times: a show's hours of past blinks cost nothing.
+        first = bisect.bisect_left(self._blinks, float(sorted_t[0]) - duration)
+        last = bisect.bisect_right(self._blinks, float(sorted_t[-1]))
+        for start in self._blinks[first:last]:
             lo, hi = np.searchsorted(sorted_t, [start, start + duration])
             if hi > lo:
                 idx = order[lo:hi]
@@ -386,8 +389,11 @@ class LifeLayer:
         if len(times) == 0:
             return out
         self._extend(float(times.max()))
-        saccades = np.array(self._saccades)
-        gaze = np.array(self._gaze)
+        # The window of saccades around these times (one before the first, for its origin).
+        lo = max(0, bisect.bisect_right(self._saccades, float(times.min())) - 2)
+        hi = bisect.bisect_right(self._saccades, float(times.max()))
+        saccades = np.array(self._saccades[lo:hi])
+        gaze = np.array(self._gaze[lo:hi])
         k = np.clip(np.searchsorted(saccades, times, side="right") - 1, 0, None)
         target, prev = gaze[k], gaze[np.maximum(k - 1, 0)]
         prev[k == 0] = target[k == 0]

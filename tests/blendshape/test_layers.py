@@ -66,6 +66,20 @@ def test_chunked_queries_match_one_query():
     np.testing.assert_allclose(whole, parts, atol=1e-6)
 
 
+def test_an_hour_into_a_show_small_queries_still_match_one_query():
+    """Late, small queries (one curves message) look only at the blinks and saccades near
+    them; they must give what one query over the whole hour gives there."""
+    times = np.arange(3600 * 60) / 60.0
+    whole_layer = LifeLayer(seed=11)
+    blink, gaze = whole_layer.blink(times), whole_layer.gaze(times)
+    layer = LifeLayer(seed=11)
+    for start in (0, 1200 * 60, 3599 * 60):  # a fresh layer jumps straight to late times too
+        for i in range(start, start + 60 * 60, 2):
+            t = times[i:i + 2]
+            np.testing.assert_array_equal(layer.blink(t), blink[i:i + 2])
+            np.testing.assert_array_equal(layer.gaze(t), gaze[i:i + 2])
+
+
 def test_chunked_with_loudness_matches_one_pass():
     """Speech nods carry state; fed in time order, chunking still changes nothing."""
     times = np.arange(0, 12, 1 / FPS)
