@@ -1,9 +1,10 @@
 """The network inside the server: one batched forward pass per tick for every live stream.
 
-Sessions submit (stream, feature frames) and await the result; a single loop collects what
-arrived during one tick (10 ms, one feature frame), runs :class:`blendshape.stream.Batcher`
-once in a worker thread, and hands each session its frames. Cost grows with the batch far
-slower than with the number of separate calls.
+Sessions submit (stream, audio) and await the result; a single loop collects what arrived
+during one tick (10 ms, one feature frame), turns each stream's audio into log-mel features
+and runs :class:`blendshape.stream.Batcher` once, both in a worker thread, and hands each
+session its frames. Cost grows with the batch far slower than with the number of separate
+calls, and the event loop, which every connection shares, does none of the arithmetic.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class AsyncBatcher:
         self.batcher = Batcher(model)
         self.tick = tick
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(1, "network")
-        self._pending: list[tuple[Stream, np.ndarray, asyncio.Future]] = []
+        self._pending: list[tuple[Stream, tuple[np.ndarray, bool], asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -40,15 +41,18 @@ class AsyncBatcher:
     def new_stream(self, rate: int) -> Stream:
         return Stream(self.model, rate)
 
-    async def submit(self, stream: Stream, feats: np.ndarray) -> np.ndarray:
-        """The face weights (100 fps) these features complete for ``stream``."""
+    async def submit(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:
+        """The face weights (100 fps) this audio (at the stream's rate) completes for ``stream``.
+
+        One submission per stream at a time: the stream's resampler and state are advanced
+        in the worker thread."""
         if self._task is None:
             # A fresh context: the batcher serves every session, not the first caller's.
             self._task = asyncio.create_task(self._run(), name="network-batcher",
                                              context=contextvars.Context())
         # A session awaits each submission before its next message: one per stream per tick.
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._pending.append((stream, feats, future))
+        self._pending.append((stream, (pcm, last), future))
         self._wake.set()
         return await future
 
@@ -62,10 +66,10 @@ class AsyncBatcher:
             if not batch:
                 continue
             streams = [s for s, _, _ in batch]
-            feats = [f for _, f, _ in batch]
+            audio = [a for _, a, _ in batch]
             started = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self.executor, self.batcher.step, streams, feats)
+                results = await loop.run_in_executor(self.executor, self._step, streams, audio)
             except Exception as exc:  # a failed batch fails its callers, not the loop
                 log.exception("network batch failed")
                 for _, _, future in batch:
@@ -79,6 +83,11 @@ class AsyncBatcher:
             for (_, _, future), result in zip(batch, results):
                 if not future.done():
                     future.set_result(result)
+
+    def _step(self, streams: list[Stream], audio: list[tuple[np.ndarray, bool]]) -> list[np.ndarray]:
+        """In the worker thread: features, then one batched model step."""
+        feats = [s.features(pcm, last) for s, (pcm, last) in zip(streams, audio)]
+        return self.batcher.step(streams, feats)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -29,7 +29,6 @@ from blendshape.animator import SpeechAnimator
 from blendshape.layers import (LifeConfig, LifeLayer, UnknownEmotionError, emotion_vector,
                                idle_frames)
 
-from blendshape.features import FRAME_RATE as FEATURE_RATE
 from blendshape.stream import FrameRateConverter, Stream
 
 from .dialogue.heard import SpokenReply
@@ -295,26 +294,29 @@ class Session:
         if utt.ended:
             raise err.InvalidField(f"audio_in {msg.id!r} already ended; use a new id", field="id")
         pcm = codec.decode_pcm16(msg.data).astype(np.float32) / 32768.0
-        backlog = sum(map(len, utt.feats)) / FEATURE_RATE
+        backlog = sum(map(len, utt.audio)) / utt.rate
         if len(pcm) and backlog > self.config.max_audio_in_backlog:  # an end is always taken
             raise err.QueueFull(f"audio_in {msg.id!r} is {backlog:.0f} s of audio ahead of the "
                                 "animation; send it in real time or wait for its curves")
-        utt.feats.append(utt.stream.features(pcm, last=msg.end))
+        utt.audio.append(pcm)
         utt.ended = msg.end
         # The reader never waits for the network: one task per stream feeds it, a tick's
         # worth of messages at a time, so a busy batch only makes the next submission longer.
+        # Features are computed in the network's thread, off the loop every connection shares.
         if utt.task is None:
             utt.task = asyncio.create_task(self._animate_input(utt), name=f"{self.id}-{msg.id}")
 
     async def _animate_input(self, utt: "_AudioInput") -> None:
         hello, network = self.hello, self.network
         assert hello is not None and network is not None
-        while utt.feats:
-            queued = np.concatenate(utt.feats)
-            feats = queued[:_MAX_SUBMIT]
-            utt.feats[:] = [queued[_MAX_SUBMIT:]] if len(queued) > _MAX_SUBMIT else []
+        most = round(_MAX_SUBMIT * utt.rate)
+        while utt.audio:
+            queued = np.concatenate(utt.audio)
+            pcm = queued[:most]
+            utt.audio[:] = [queued[most:]] if len(queued) > most else []
+            done = utt.ended and not utt.audio
             try:
-                weights = await network.submit(utt.stream, feats)
+                weights = await network.submit(utt.stream, pcm, last=done)
             except Exception as exc:  # the network failed this batch: end this stream only
                 log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
                 self._inputs.pop(utt.id, None)
@@ -324,7 +326,6 @@ class Session:
                                             reason="error"))
                 self._wake.set()
                 return
-            done = utt.ended and not utt.feats
             full = utt.converter.push(weights, last=done)
             if len(full):
                 first = utt.converter.next_frame - len(full)
@@ -539,9 +540,9 @@ async def _one(text: str) -> AsyncIterator[str]:
     yield text
 
 
-#: Feature frames (250 ms of audio) one stream gives one batch: an ``audio_in`` sent all at
-#: once is animated in slices, so it cannot stall the tick every other stream shares.
-_MAX_SUBMIT = 25
+#: Seconds of audio one stream gives one batch: an ``audio_in`` sent all at once is animated
+#: in slices, so it cannot stall the tick every other stream shares.
+_MAX_SUBMIT = 0.25
 
 
 @dataclass
@@ -554,9 +555,9 @@ class _AudioInput:
     converter: FrameRateConverter
     life_offset: float
     seq: int = 0
-    feats: list[np.ndarray] = field(default_factory=list)  # waiting for the network
+    audio: list[np.ndarray] = field(default_factory=list)  # waiting for the network
     ended: bool = False  # the client sent end=true
-    task: "asyncio.Task[None] | None" = None  # feeding the network, while feats wait
+    task: "asyncio.Task[None] | None" = None  # feeding the network, while audio waits
 
 
 class _Pacer:
