@@ -12,7 +12,6 @@ the transport asks this object's ``tokens``, ``origins`` and ``addresses``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import os
 import secrets
@@ -22,7 +21,7 @@ from functools import partial
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
 
-from . import metrics, security
+from . import metrics, security, workers
 from .dialogue.config import DialogueConfig
 from .dialogue.runner import Dialogue
 from .dialogue.services import DialogueServices
@@ -80,8 +79,8 @@ class Server:
         self.metrics = metrics.REGISTRY
         self._dropped_closed = 0  # curve messages dropped by sessions already gone
         self.tts = tts or default_registry()
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="tts")
+        # Speech synthesis and recognition: playing utterances' sentences before new ones.
+        self.executor = workers.PriorityExecutor(max(2, os.cpu_count() or 2), "tts")
         self._sessions: dict[str, Session] = {}
         self._ws: WsServer | None = None
         self._session_number = 0

@@ -32,7 +32,7 @@ from blendshape.layers import (LifeConfig, LifeLayer, UnknownEmotionError, emoti
 from blendshape.stream import FrameRateConverter, Stream
 
 from .dialogue.heard import SpokenReply
-from . import security
+from . import security, workers
 from .network import AsyncBatcher
 from .outputs import OutputPump
 from .protocol import codec
@@ -92,6 +92,7 @@ class _Utterance:
     #: Sentences synthesized ahead (while the user paused), by text.
     presynth: dict[str, "asyncio.Future[list[SpeechChunk]]"] = field(default_factory=dict)
     wall_start: float | None = None  # when its clock started (first chunk sent)
+    synthesized: float = 0.0  # seconds of its audio synthesized so far
     task: asyncio.Task[None] | None = None
     stop: bool = False
     ended: bool = False
@@ -398,8 +399,10 @@ class Session:
                                     text=utt.text or None))
         pacer = _Pacer(self.clock, self.sleep, self.config.lead)
         animator: SpeechAnimator | None = None
+        # The next sentence is synthesized while this one plays, not in its last `lead`.
+        chunks = _Ahead(self._chunks(utt))
         try:
-            async for chunk in self._chunks(utt):
+            async for chunk in chunks:
                 if animator is None:  # a reply's emotion is known once its first sentence is
                     animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
                                               life_offset=self.clock() - self._t0)
@@ -419,6 +422,8 @@ class Session:
                                               ref=utt.id))
             await self._end(utt, "error")
             return
+        finally:
+            await chunks.close()
         await self._end(utt, "done")
 
     async def _curves_source(self, chunk: SpeechChunk, fps: int
@@ -449,21 +454,38 @@ class Session:
             if ready is not None:
                 try:
                     for chunk in await ready:
+                        utt.synthesized += len(chunk.pcm) / chunk.rate
                         yield chunk
                     continue
                 except (TTSError, ValueError) as exc:  # synthesize it again, now
                     log.info("session %s: prepared sentence failed (%s); retrying", self.id, exc)
             iterator = iter(utt.provider.synthesize(text, utt.voice))
-            while (chunk := await self._next_sentence(iterator, utt)) is not None:
-                yield chunk
+            # Ask for sentence k+1 the moment k is in hand, before the event loop animates k.
+            ahead = asyncio.ensure_future(self._next_sentence(iterator, utt))
+            try:
+                while (chunk := await ahead) is not None:
+                    utt.synthesized += len(chunk.pcm) / chunk.rate
+                    ahead = asyncio.ensure_future(self._next_sentence(iterator, utt))
+                    yield chunk
+            finally:
+                ahead.cancel()
 
     async def _next_sentence(self, iterator: Iterator[SpeechChunk],
                              utt: _Utterance) -> SpeechChunk | None:
-        """Run the blocking provider for one sentence in the TTS worker pool."""
+        """Run the blocking provider for one sentence in the worker pool.
+
+        A sentence of an utterance that is already under way is due when the audio
+        synthesized before it runs out; it goes ahead of every first sentence, so a busy
+        server starts new utterances later instead of breaking the ones playing.
+        """
         if utt.stop:
             return None
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, next, iterator, None)
+        now = self.clock()
+        if utt.synthesized == 0.0:
+            priority = (workers.START, now)
+        else:
+            priority = (workers.CONTINUE, (utt.wall_start or now) + utt.synthesized)
+        return await workers.run(self.executor, priority, next, iterator, None)
 
     async def _send_chunk(self, utt: _Utterance, wire: WireChunk, pacer: "_Pacer") -> None:
         await pacer.wait_until(wire.audio_t)
@@ -558,6 +580,60 @@ class _AudioInput:
     audio: list[np.ndarray] = field(default_factory=list)  # waiting for the network
     ended: bool = False  # the client sent end=true
     task: "asyncio.Task[None] | None" = None  # feeding the network, while audio waits
+
+
+class _Ahead:
+    """Pulls one item ahead of its consumer from an async iterator, in a task of its own.
+
+    An utterance's next sentence is then synthesized while the current one is sent and
+    plays (seconds of slack), instead of when the pacer has sent it all (``lead``). At most
+    one item waits: an interrupted utterance wastes at most one sentence of work.
+    """
+
+    _DONE = object()
+
+    def __init__(self, source: AsyncIterator[SpeechChunk]) -> None:
+        self._items: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
+        self._room = asyncio.Semaphore(1)
+        self._task = asyncio.create_task(self._fill(source))
+
+    async def _fill(self, source: AsyncIterator[SpeechChunk]) -> None:
+        try:
+            await self._pull(source)
+        finally:  # cancelled between sentences: close the generator now, not at GC
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _pull(self, source: AsyncIterator[SpeechChunk]) -> None:
+        try:
+            while True:
+                await self._room.acquire()
+                try:
+                    item = await source.__anext__()
+                except StopAsyncIteration:
+                    break
+                self._items.put_nowait((item, None))
+        except Exception as exc:  # re-raised in the consumer, where it is handled
+            self._items.put_nowait((self._DONE, exc))
+            return
+        self._items.put_nowait((self._DONE, None))
+
+    def __aiter__(self) -> "_Ahead":
+        return self
+
+    async def __anext__(self) -> SpeechChunk:
+        item, exc = await self._items.get()
+        if item is self._DONE:
+            if exc is not None:
+                raise exc
+            raise StopAsyncIteration
+        self._room.release()
+        return item  # type: ignore[return-value]
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 class _Pacer:

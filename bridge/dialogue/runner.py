@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import numpy as np
 import soxr
 
+from .. import workers
 from ..protocol import codec
 from ..protocol import errors as err
 from ..protocol import messages as m
@@ -354,13 +355,13 @@ class Dialogue:
         messages = self._messages(answering, prepared.text)
         provider, voice = self.session.tts.resolve(self.config.voice)
         parser, splitter = EmotionTagParser(), SentenceStream()
-        loop = asyncio.get_running_loop()
 
         def first(pieces: list[str]) -> None:
             if pieces and prepared.first_sentence is None:
                 prepared.first_sentence = pieces[0]
-                prepared.audio = loop.run_in_executor(
-                    self.session.executor, lambda: list(provider.synthesize(pieces[0], voice)))
+                prepared.audio = asyncio.ensure_future(workers.run(  # a guess: after real work
+                    self.session.executor, (workers.START, self.session.clock()),
+                    lambda: list(provider.synthesize(pieces[0], voice))))
 
         stream = answering.llm.stream(messages)
         try:

@@ -1,0 +1,172 @@
+"""The worker pool's order (urgent, then playing utterances by deadline, then new ones) and the
+one-ahead sentence prefetch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from bridge import workers
+from bridge.session import _Ahead
+from bridge.workers import CONTINUE, START, URGENT, PriorityExecutor
+
+
+def test_most_urgent_first_then_earliest_deadline_then_arrival():
+    pool = PriorityExecutor(1, "test")
+    gate, started, ran = threading.Event(), threading.Event(), []
+    try:
+        busy = pool.submit(lambda: started.set() or gate.wait(10))
+        assert started.wait(10)  # the only worker is busy while the queue fills
+        futures = [pool.submit_with((START, 1.0), ran.append, "start a"),
+                   pool.submit_with((CONTINUE, 5.0), ran.append, "continue due 5"),
+                   pool.submit_with((START, 2.0), ran.append, "start b"),
+                   pool.submit_with((CONTINUE, 3.0), ran.append, "continue due 3"),
+                   pool.submit(ran.append, "urgent")]
+        assert pool.pending() == 5
+        gate.set()
+        for future in [busy, *futures]:
+            future.result(timeout=10)
+        assert ran == ["urgent", "continue due 3", "continue due 5", "start a", "start b"]
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_errors_reach_the_caller_and_the_worker_goes_on():
+    pool = PriorityExecutor(2)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(lambda: 1 / 0).result(timeout=10)
+        assert pool.submit_with((START, 0.0), sum, [1, 2]).result(timeout=10) == 3
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_cancels_what_waits_and_refuses_more():
+    pool = PriorityExecutor(1)
+    gate, started = threading.Event(), threading.Event()
+    running = pool.submit(lambda: started.set() or gate.wait(10))
+    assert started.wait(10)
+    queued = pool.submit_with((START, 0.0), print, "never")
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(print)
+    gate.set()
+    assert running.result(timeout=10) is True
+    with pytest.raises(ValueError):
+        PriorityExecutor(0)
+
+
+async def test_run_uses_the_priority_or_a_plain_pool():
+    pool = PriorityExecutor(1)
+    try:
+        assert await workers.run(pool, (CONTINUE, 1.0), max, 3, 4) == 4
+        assert await workers.run(None, (URGENT, 0.0), min, 3, 4) == 3
+    finally:
+        pool.shutdown()
+
+
+async def test_ahead_pulls_exactly_one_item_ahead_and_closes_its_source():
+    pulled, closed = [], asyncio.Event()
+
+    async def sentences():
+        try:
+            for k in range(5):
+                pulled.append(k)
+                yield k
+        finally:
+            closed.set()
+
+    ahead = _Ahead(sentences())
+    await asyncio.sleep(0.01)
+    assert pulled == [0]            # the first, ready before anyone asks
+    assert await ahead.__anext__() == 0
+    await asyncio.sleep(0.01)
+    assert pulled == [0, 1]         # the next one is made while 0 is in use, no more
+    assert await ahead.__anext__() == 1
+    await asyncio.sleep(0.01)
+    assert pulled == [0, 1, 2]
+    await ahead.close()             # an interrupt: the generator is closed at once
+    assert closed.is_set() and pulled == [0, 1, 2]
+
+
+async def test_ahead_passes_the_source_error_after_the_items_before_it():
+    async def failing():
+        yield "one"
+        raise ValueError("voice broke")
+
+    ahead = _Ahead(failing())
+    assert [await ahead.__anext__()] == ["one"]
+    with pytest.raises(ValueError, match="voice broke"):
+        await ahead.__anext__()
+    await ahead.close()
+
+
+class _Recorded:
+    """espeak-ng speech, sentence by sentence, that notes the order sentences are made in and
+    holds the first one until the test lets it go (so the queue can fill behind it)."""
+
+    name = "recorded"
+
+    def __init__(self, espeak) -> None:
+        self.espeak, self.order, self.gate = espeak, [], threading.Event()
+        self.voice = next(v for v in espeak.voices() if v.id == "espeak:en-us")
+
+    def voices(self):
+        from bridge.speech.tts.base import Voice
+
+        return [Voice(id="recorded", provider="recorded", name="recorded", lang="en-us")]
+
+    def synthesize(self, text, voice):
+        from bridge.speech.sentences import streaming_pieces
+
+        for piece in streaming_pieces(text):
+            self.order.append(piece)
+            if len(self.order) == 1:
+                self.gate.wait(10)
+            yield from self.espeak.synthesize(piece, self.voice)
+
+
+async def test_a_playing_utterance_gets_its_next_sentence_before_new_utterances_start(espeak):
+    from bridge.server import Server, ServerConfig
+    from bridge.session import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+
+    from .wsclient import Client
+
+    tts = _Recorded(espeak)
+    server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                    tts=TTSRegistry([tts]))
+    server.executor.shutdown()
+    server.executor = PriorityExecutor(1, "test")  # one synthesis at a time: a busy server
+    await server.start()
+    try:
+        a, b, c, d = [(await Client.open(server.port))[0] for _ in range(4)]
+        await a.send({"type": "say", "id": "a", "text": "Alpha one is here. Alpha two follows."})
+        for _ in range(200):  # A's first sentence is being made...
+            if tts.order:
+                break
+            await asyncio.sleep(0.01)
+        await b.send({"type": "say", "id": "b", "text": "Bravo starts now."})
+        await c.send({"type": "say", "id": "c", "text": "Charlie starts now."})
+        await d.send({"type": "say", "id": "d", "text": "Delta starts now."})
+        for _ in range(200):  # ...while B's, C's and D's first sentences queue behind it
+            if server.executor.pending() == 3:
+                break
+            await asyncio.sleep(0.01)
+        tts.gate.set()
+        for client, utt in ((a, "a"), (b, "b"), (c, "c"), (d, "d")):
+            assert (await client.utterance(utt))[-1]["reason"] == "done"
+        # A's second sentence is asked for the moment its first is in hand; the freed worker
+        # may take B's first in that instant, but never C's or D's. First come, first served
+        # would make A's listeners wait for all three.
+        assert tts.order[0] == "Alpha one is here." and len(tts.order) == 5
+        assert tts.order.index("Alpha two follows.") in (1, 2)
+        assert tts.order[3:] == ["Charlie starts now.", "Delta starts now."]
+        for client in (a, b, c, d):
+            await client.close()
+    finally:
+        await server.stop()
