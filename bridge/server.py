@@ -79,8 +79,9 @@ class Server:
         self.metrics = metrics.REGISTRY
         self._dropped_closed = 0  # curve messages dropped by sessions already gone
         self.tts = tts or default_registry()
-        # Speech synthesis and recognition: playing utterances' sentences before new ones.
-        self.executor = workers.PriorityExecutor(max(2, os.cpu_count() or 2), "tts")
+        # Speech synthesis and recognition: playing utterances' sentences before new ones,
+        # and all of it below the event loop and the network, whose frames are due sooner.
+        self.executor = workers.PriorityExecutor(max(2, os.cpu_count() or 2), "tts", nice=10)
         self._sessions: dict[str, Session] = {}
         self._ws: WsServer | None = None
         self._session_number = 0

@@ -11,6 +11,11 @@ and the listener hears a gap. This pool orders its queue instead:
 3. ``START``: the first sentence of a new utterance (and speculative work), in arrival order.
 
 So overload shows up as a later start, never as a stutter in the middle of a sentence.
+
+The threads may also run at a lower OS priority (``nice``): then a saturated CPU serves the
+event loop and the network's batch first (frames due in milliseconds) and synthesis (due in
+seconds) with what is left. Threads that a library starts from a worker (onnxruntime's
+pool, built when a voice loads there) inherit it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ import asyncio
 import concurrent.futures
 import heapq
 import itertools
+import logging
+import os
 import threading
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 URGENT = 0
 CONTINUE = 1
@@ -32,9 +40,10 @@ START = 2
 class PriorityExecutor(concurrent.futures.Executor):
     """``workers`` threads; ``submit`` is URGENT, ``submit_with`` takes a (class, key)."""
 
-    def __init__(self, workers: int, name: str = "worker") -> None:
+    def __init__(self, workers: int, name: str = "worker", nice: int = 0) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
+        self.nice = nice
         self._heap: list[tuple[tuple[int, float], int, concurrent.futures.Future, Callable,
                                tuple, dict]] = []
         self._ready = threading.Condition()
@@ -64,6 +73,11 @@ class PriorityExecutor(concurrent.futures.Executor):
             return len(self._heap)
 
     def _work(self) -> None:
+        if self.nice:
+            try:  # Linux: a thread's own nice value (its native id is a task id)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except (AttributeError, OSError) as exc:  # another OS: same priority as the loop
+                log.debug("worker priority unchanged: %s", exc)
         while True:
             with self._ready:
                 while not self._heap and not self._closed:

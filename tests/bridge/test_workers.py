@@ -4,6 +4,7 @@ one-ahead sentence prefetch."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -170,3 +171,14 @@ async def test_a_playing_utterance_gets_its_next_sentence_before_new_utterances_
             await client.close()
     finally:
         await server.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread nice on this OS")
+def test_workers_run_at_the_nice_value_asked_for():
+    pool = PriorityExecutor(1, nice=7)
+    try:
+        me = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert me.result(timeout=10) == min(19, base + 7)  # the caller's thread is untouched
+    finally:
+        pool.shutdown()
