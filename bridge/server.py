@@ -21,7 +21,7 @@ from functools import partial
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
 
-from . import metrics, security, workers
+from . import memtrim, metrics, security, workers
 from .dialogue.config import DialogueConfig
 from .dialogue.runner import Dialogue
 from .dialogue.services import DialogueServices
@@ -62,6 +62,7 @@ class ServerConfig:
     max_sessions_per_ip: int = 8     # 0: no limit
     drain_seconds: float = 5.0       # on shutdown, how long utterances in flight may finish
     hello_seconds: float = 10.0      # a connection that sends no hello by then is closed (0: wait)
+    fixed_mmap_threshold: bool = True  # big native buffers mmapped and freed: flat RSS (glibc)
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)  # mic/chat; enabled=False refuses
 
 
@@ -188,6 +189,8 @@ class Server:
         warning = security.exposure_warning(self.config.host, self.tokens)
         if warning:
             log.warning(warning)
+        if self.config.fixed_mmap_threshold:
+            memtrim.fixed_mmap_threshold()
 
     def _make_dialogue(self, session: Session) -> Dialogue:
         assert self.dialogue is not None

@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 
-from blendshape import rig
 from blendshape.features import FRAME_RATE, log_mel
 from blendshape.train import augment
 from blendshape.train.corpus import TARGET_CHANNELS, build_clip, load_shard, save_shard
