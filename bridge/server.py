@@ -82,7 +82,10 @@ class Server:
         self.tts = tts or default_registry()
         # Speech synthesis and recognition: playing utterances' sentences before new ones,
         # and all of it below the event loop and the network, whose frames are due sooner.
-        self.executor = workers.PriorityExecutor(max(2, os.cpu_count() or 2), "tts", nice=10)
+        # One worker is always free of first sentences: a playing utterance's next sentence
+        # never waits behind new ones that are already running.
+        threads = max(2, os.cpu_count() or 2)
+        self.executor = workers.PriorityExecutor(threads, "tts", nice=10, start_limit=threads - 1)
         self._sessions: dict[str, Session] = {}
         self._ws: WsServer | None = None
         self._session_number = 0

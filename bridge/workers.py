@@ -40,10 +40,14 @@ START = 2
 class PriorityExecutor(concurrent.futures.Executor):
     """``workers`` threads; ``submit`` is URGENT, ``submit_with`` takes a (class, key)."""
 
-    def __init__(self, workers: int, name: str = "worker", nice: int = 0) -> None:
+    def __init__(self, workers: int, name: str = "worker", nice: int = 0,
+                 start_limit: int | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.nice = nice
+        # START jobs running at once; the other workers stay free for sentences that are due.
+        self._start_limit = workers if start_limit is None else max(1, start_limit)
+        self._starts = 0
         self._heap: list[tuple[tuple[int, float], int, concurrent.futures.Future, Callable,
                                tuple, dict]] = []
         self._ready = threading.Condition()
@@ -80,19 +84,34 @@ class PriorityExecutor(concurrent.futures.Executor):
                 log.debug("worker priority unchanged: %s", exc)
         while True:
             with self._ready:
-                while not self._heap and not self._closed:
+                while not self._runnable():
+                    if self._closed and not self._heap:
+                        return
                     self._ready.wait()
-                if not self._heap:
-                    return
-                _, _, future, fn, args, kwargs = heapq.heappop(self._heap)
-            if not future.set_running_or_notify_cancel():
-                continue
+                priority, _, future, fn, args, kwargs = heapq.heappop(self._heap)
+                starting = priority[0] == START
+                self._starts += starting
             try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiter, as a pool does
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiter, as a pool does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            finally:
+                if starting:
+                    with self._ready:
+                        self._starts -= 1
+                        self._ready.notify_all()
+
+    def _runnable(self) -> bool:
+        """Work is queued that this worker may take (the lock is held). The heap's head is
+        the most urgent job: when it is a START, nothing more urgent waits."""
+        if not self._heap:
+            return False
+        return self._heap[0][0][0] != START or self._starts < self._start_limit
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._ready:

@@ -191,3 +191,24 @@ def test_workers_run_at_the_nice_value_asked_for():
         assert me.result(timeout=10) == min(19, base + 7)  # the caller's thread is untouched
     finally:
         pool.shutdown()
+
+
+def test_first_sentences_leave_one_worker_for_sentences_that_are_due():
+    pool = PriorityExecutor(2, start_limit=1)
+    gate, started, ran = threading.Event(), threading.Event(), []
+    try:
+        first = pool.submit_with((START, 1.0), lambda: started.set() or gate.wait(10))
+        assert started.wait(10)
+        second = pool.submit_with((START, 2.0), ran.append, "second start")
+        time.sleep(0.1)
+        assert ran == [] and pool.pending() == 1  # the free worker does not take it...
+        due = pool.submit_with((CONTINUE, 5.0), ran.append, "due")
+        due.result(timeout=10)                    # ...but takes the sentence that is due
+        assert ran == ["due"]
+        gate.set()
+        first.result(timeout=10)
+        second.result(timeout=10)
+        assert ran == ["due", "second start"]
+    finally:
+        gate.set()
+        pool.shutdown()
