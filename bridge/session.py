@@ -182,14 +182,18 @@ class Session:
     async def _on_unexpected_hello(self, msg: m.Hello) -> None:
         raise err.InvalidField("hello was already received on this connection", field="type")
 
-    async def _on_say(self, msg: m.Say) -> None:
-        text = msg.text.strip()
+    def _text(self, field: str, raw: str) -> str:
+        """``raw`` stripped, or the typed error naming ``field`` (say.text, chat.text)."""
+        text = raw.strip()
         if not text:
-            raise err.EmptyText("say.text is empty")
+            raise err.EmptyText(f"{field} is empty")
         if len(text) > self.config.max_text_chars:
             raise err.TextTooLong(
-                f"say.text has {len(text)} characters; the limit is {self.config.max_text_chars}"
-            )
+                f"{field} has {len(text)} characters; the limit is {self.config.max_text_chars}")
+        return text
+
+    async def _on_say(self, msg: m.Say) -> None:
+        text = self._text("say.text", msg.text)
         try:
             provider, voice = self.tts.resolve(msg.voice, msg.lang)
         except VoiceNotFound as exc:
@@ -345,13 +349,7 @@ class Session:
         await self._dialogue().on_mic(msg)
 
     async def _on_chat(self, msg: m.Chat) -> None:
-        text = msg.text.strip()
-        if not text:
-            raise err.EmptyText("chat.text is empty")
-        if len(text) > self.config.max_text_chars:
-            raise err.TextTooLong(
-                f"chat.text has {len(text)} characters; the limit is {self.config.max_text_chars}")
-        await self._dialogue().on_chat(text)
+        await self._dialogue().on_chat(self._text("chat.text", msg.text))
 
     def _dialogue(self) -> "Dialogue":
         if self.dialogue is None:
