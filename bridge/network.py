@@ -50,7 +50,7 @@ class AsyncBatcher:
             # A fresh context: the batcher serves every session, not the first caller's.
             self._task = asyncio.create_task(self._run(), name="network-batcher",
                                              context=contextvars.Context())
-        # A session awaits each submission before its next message: one per stream per tick.
+        # Each stream has one submission in flight at most (its feeder task awaits this).
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending.append((stream, (pcm, last), future))
         self._wake.set()

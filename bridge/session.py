@@ -222,14 +222,12 @@ class Session:
         """
         if "audio_in" in sources:
             for in_id in [i for i in self._inputs if utt_id in (None, i)]:
-                stopped = self._inputs.pop(in_id)
+                stopped = self._inputs[in_id]
                 if stopped.task is not None:
                     stopped.task.cancel()
                     await asyncio.gather(stopped.task, return_exceptions=True)
-                self._wake.set()
                 await self.send(m.Clear(id=in_id))
-                await self.send(m.Utterance(id=in_id, state="end", source="audio_in",
-                                            reason="interrupted"))
+                await self._end_input(in_id, "interrupted")
 
         def chosen(u: _Utterance) -> bool:
             return utt_id in (None, u.id) and u.source in sources
@@ -316,20 +314,15 @@ class Session:
         assert hello is not None and network is not None
         most = round(_MAX_SUBMIT * utt.rate)
         while utt.audio:
-            queued = np.concatenate(utt.audio)
-            pcm = queued[:most]
-            utt.audio[:] = [queued[most:]] if len(queued) > most else []
+            pcm = _take(utt.audio, most)
             done = utt.ended and not utt.audio
             try:
                 weights = await network.submit(utt.stream, pcm, last=done)
             except Exception as exc:  # the network failed this batch: end this stream only
                 log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
-                self._inputs.pop(utt.id, None)
                 await self.send(err.error_message(
                     err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
-                await self.send(m.Utterance(id=utt.id, state="end", source="audio_in",
-                                            reason="error"))
-                self._wake.set()
+                await self._end_input(utt.id, "error")
                 return
             full = utt.converter.push(weights, last=done)
             if len(full):
@@ -339,11 +332,14 @@ class Session:
                 await self.send(self._curves(utt.id, utt.seq, first / hello.fps, full))
                 utt.seq += 1
             if done:
-                self._inputs.pop(utt.id, None)
-                await self.send(m.Utterance(id=utt.id, state="end", source="audio_in",
-                                            reason="done"))
-                self._wake.set()  # let the idle loop resume
+                await self._end_input(utt.id, "done")
         utt.task = None
+
+    async def _end_input(self, in_id: str, reason: str) -> None:
+        """Forget an ``audio_in`` stream, tell the client, and let the idle loop resume."""
+        self._inputs.pop(in_id, None)
+        await self.send(m.Utterance(id=in_id, state="end", source="audio_in", reason=reason))
+        self._wake.set()  # idle frames follow the end, never precede it
 
     async def _on_mic(self, msg: m.Mic) -> None:
         await self._dialogue().on_mic(msg)
@@ -565,6 +561,23 @@ async def _one(text: str) -> AsyncIterator[str]:
 _MAX_SUBMIT = 0.25
 
 
+def _take(chunks: deque[np.ndarray], most: int) -> np.ndarray:
+    """Up to ``most`` samples from the front of ``chunks``, removed from it.
+
+    Only what is taken is copied: a minute of audio sent at once is sliced in 240 steps
+    without copying the rest of it each time."""
+    parts, size = [], 0
+    while chunks and size < most:
+        chunk = chunks.popleft()
+        if size + len(chunk) > most:
+            cut = most - size
+            chunks.appendleft(chunk[cut:])
+            chunk = chunk[:cut]
+        parts.append(chunk)
+        size += len(chunk)
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
 @dataclass
 class _AudioInput:
     """One ``audio_in`` utterance: its network stream and frame-rate conversion."""
@@ -575,7 +588,7 @@ class _AudioInput:
     converter: FrameRateConverter
     life_offset: float
     seq: int = 0
-    audio: list[np.ndarray] = field(default_factory=list)  # waiting for the network
+    audio: deque[np.ndarray] = field(default_factory=deque)  # waiting for the network
     ended: bool = False  # the client sent end=true
     task: "asyncio.Task[None] | None" = None  # feeding the network, while audio waits
 

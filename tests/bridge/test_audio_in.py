@@ -167,3 +167,15 @@ async def test_concurrent_streams_share_batches(server, speech):
     assert server.network.largest >= 2
     for c in clients:
         await c.close()
+
+
+def test_take_slices_the_front_and_keeps_the_rest():
+    from collections import deque
+
+    from bridge.session import _take
+
+    chunks = deque([np.arange(3.0), np.arange(3.0, 5.0), np.arange(5.0, 9.0)])
+    np.testing.assert_array_equal(_take(chunks, 4), np.arange(4.0))
+    np.testing.assert_array_equal(np.concatenate(chunks), np.arange(4.0, 9.0))
+    np.testing.assert_array_equal(_take(chunks, 10), np.arange(4.0, 9.0))
+    assert not chunks
