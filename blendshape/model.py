@@ -9,16 +9,23 @@ latency it adds beyond the 10 ms hop.
 The streaming step is a pure function of (features, state) → (curves, state) with the state
 an explicit tuple of tensors batched over streams (DESIGN §8): a batcher, or a remote
 replica, can carry any stream's state without the model holding any.
+
+The same class with ``bidirectional=True`` is the *offline quality* model (``talkbridge
+animate --quality offline``): centred convolutions and a bidirectional GRU, so each frame
+sees the whole clip both ways. It has no streaming step — it exists for files, where
+latency doesn't matter and knowing what comes next tells a /p/ from an /m/ and a vowel's
+true width.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from .features import N_MELS
+from .features import LOG_FLOOR, N_MELS
 
 N_ARKIT, N_VISEMES = 52, 15
 N_OUT = N_ARKIT + N_VISEMES
@@ -32,6 +39,15 @@ class ModelConfig:
     layers: int = 2
     kernel: int = 3
     lookahead: int = 4  # frames of 10 ms
+    bidirectional: bool = False  # the offline model: whole clips only, context both ways
+
+
+#: The offline quality model: the whole clip both ways, wider convolutions, no delay.
+OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True)
+
+
+class OfflineOnly(RuntimeError):
+    """A bidirectional (offline quality) model was asked to stream."""
 
 
 class AudioToFace(nn.Module):
@@ -43,8 +59,9 @@ class AudioToFace(nn.Module):
         self.register_buffer("std", torch.ones(c.n_mels))
         self.conv1 = nn.Conv1d(c.n_mels, c.hidden, c.kernel)
         self.conv2 = nn.Conv1d(c.hidden, c.hidden, c.kernel)
-        self.gru = nn.GRU(c.hidden, c.hidden, num_layers=c.layers, batch_first=True)
-        self.head = nn.Linear(c.hidden, N_OUT)
+        self.gru = nn.GRU(c.hidden, c.hidden, num_layers=c.layers, batch_first=True,
+                          bidirectional=c.bidirectional)
+        self.head = nn.Linear(c.hidden * (2 if c.bidirectional else 1), N_OUT)
 
     # ---- the one computation, shared by training, offline and streaming -----------------
 
@@ -62,6 +79,10 @@ class AudioToFace(nn.Module):
         The first ``kernel − 1`` frames of context come from the state (silence at the start),
         so cutting a clip into chunks changes nothing.
         """
+        if self.config.bidirectional:
+            raise OfflineOnly("this is an offline quality model (bidirectional): it animates "
+                              "whole files (`talkbridge animate --quality offline`) and cannot "
+                              "stream; use the realtime weights for serve, live and audio_in")
         tail1, tail2, hidden = state
         x = torch.cat([tail1, ((feats - self.mean) / self.std).transpose(1, 2)], dim=2)
         k = self.config.kernel - 1
@@ -73,8 +94,22 @@ class AudioToFace(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Whole clips from silence: (B, T, n_mels) → (B, T, 67) logits (not yet delayed)."""
+        if self.config.bidirectional:
+            return self._both_ways(feats)
         logits, _ = self.step(feats, self.initial_state(feats.shape[0], feats.device))
         return logits
+
+    def _both_ways(self, feats: torch.Tensor) -> torch.Tensor:
+        """The offline model: silence on both sides of centred convolutions, then a BiGRU."""
+        pad = (self.config.kernel - 1) // 2
+        silence = torch.full((feats.shape[0], 2 * pad, feats.shape[2]), math.log(LOG_FLOOR),
+                             dtype=feats.dtype, device=feats.device)
+        padded = torch.cat([silence[:, :pad], feats, silence[:, pad:]], dim=1)
+        x = ((padded - self.mean) / self.std).transpose(1, 2)
+        h1 = torch.relu(self.conv1(x))
+        h2 = torch.relu(self.conv2(nn.functional.pad(h1, (pad, pad))))
+        out, _ = self.gru(h2.transpose(1, 2))
+        return self.head(out)
 
     @staticmethod
     def activate(logits: torch.Tensor) -> torch.Tensor:

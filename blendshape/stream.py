@@ -17,8 +17,8 @@ import torch
 
 from . import rig
 from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
-from .model import AudioToFace, State
-from .weights import DEFAULT_CHECKPOINT
+from .model import AudioToFace, OfflineOnly, State
+from .weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,43 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(path: Path | str | None = None, device: torch.device | None = None) -> AudioToFace:
+def load_model(path: Path | str | None = None, device: torch.device | None = None, *,
+               streaming: bool = True) -> AudioToFace:
+    """A checkpoint (default: the shipped realtime one) on ``device``.
+
+    ``streaming`` refuses an offline quality checkpoint up front, with a message that says
+    which weights to use, rather than failing at the first audio chunk.
+    """
     path = Path(path or DEFAULT_CHECKPOINT)
     if not path.exists():
         raise WeightsNotFound(f"no network weights at {path}: run `talkbridge train` "
                               "or use --animator procedural")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return AudioToFace.from_checkpoint(checkpoint).to(device or pick_device())
+    model = AudioToFace.from_checkpoint(checkpoint)
+    if streaming and model.config.bidirectional:
+        raise OfflineOnly(f"{path} is an offline quality model (bidirectional): it animates "
+                          "whole files with `talkbridge animate --quality offline` and cannot "
+                          "stream; leave --weights unset for the shipped realtime model")
+    return model.to(device or pick_device())
+
+
+def load_for_files(quality: str = "realtime", path: Path | str | None = None,
+                   device: torch.device | None = None) -> AudioToFace:
+    """The model ``talkbridge animate`` and ``eval`` use for whole files.
+
+    ``offline`` is the bidirectional model; when its weights are missing it warns once and
+    falls back to the realtime model, whose curves are good, only less so.
+    """
+    if quality == "realtime":
+        return load_model(path, device)
+    if quality != "offline":
+        raise ValueError(f"unknown quality {quality!r}: realtime or offline")
+    path = Path(path or OFFLINE_CHECKPOINT)
+    if not path.exists():
+        log.warning("no offline quality weights at %s (`talkbridge train --quality offline` "
+                    "makes them); using the realtime model", path)
+        return load_model(None, device)
+    return load_model(path, device, streaming=False)
 
 
 def _interpolate(weights: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -86,11 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("audio", type=Path, help="wav or flac (mp3 if libsndfile reads it)")
     animate.add_argument("--fps", type=_positive_fps, default=60)
     animate.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
-    animate.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped one)")
+    animate.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
+                         help="offline: the bidirectional model, which hears the whole file both "
+                              "ways (best curves; latency doesn't matter for a file)")
+    animate.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped "
+                         "one of that quality)")
     animate.add_argument("-o", "--output", action="append", required=True, type=Path,
                          help="output file; repeat for several (.json, .csv, .a2f.json, .gltf, .glb)")
 
     evaluate = sub.add_parser("eval", help="measure the network on flite voices it never heard")
+    evaluate.add_argument("--quality", choices=("realtime", "offline"), default="realtime")
     evaluate.add_argument("--weights", type=Path)
     evaluate.add_argument("--json", action="store_true")
 
@@ -112,7 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    train.add_argument("--out", type=Path, default=None, help="checkpoint path (default: the shipped one)")
+    train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
+                       help="realtime: the streaming model (40 ms look-ahead); offline: the "
+                            "bidirectional model for files")
+    train.add_argument("--workdir", type=Path, default=Path("talkbridge-train"),
+                       help="where the corpus and resumable checkpoints go (default ./talkbridge-train)")
+    train.add_argument("--resume", action="store_true", help="go on from the workdir's checkpoint")
+    train.add_argument("--out", type=Path, default=None,
+                       help="weights path (default: the shipped file of that quality)")
 
     bench = sub.add_parser("bench", help="performance benchmark")
     bench.add_argument("--json", action="store_true")
@@ -223,12 +235,12 @@ def _read_audio(path: Path):
 def cmd_animate(args: argparse.Namespace) -> int:
     from blendshape import export, procedural
     from blendshape.layers import LifeLayer
-    from blendshape.stream import load_model, animate_clip
+    from blendshape.stream import animate_clip, load_for_files
 
     for path in args.output:
         export.curves_format(path)  # refuses an unknown extension before any work
     audio, rate = _read_audio(args.audio)
-    frames = animate_clip(load_model(args.weights), audio, rate, args.fps)
+    frames = animate_clip(load_for_files(args.quality, args.weights), audio, rate, args.fps)
     times = np.arange(len(frames)) / args.fps
     LifeLayer(seed=args.seed).apply(frames, times, loudness=procedural.loudness(audio, rate, times))
     for path in args.output:
@@ -241,11 +253,11 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from blendshape.stream import load_model
+    from blendshape.stream import load_for_files
 
     from .evaluation import evaluate
 
-    report = evaluate(load_model(args.weights))
+    report = evaluate(load_for_files(args.quality, args.weights))
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -433,29 +445,60 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import torch
 
+    from blendshape.model import OFFLINE, ModelConfig
+    from blendshape.train.corpus import load_shard, save_shard
     from blendshape.train.train import TrainConfig, train
-    from blendshape.weights import DEFAULT_CHECKPOINT
+    from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
+    from .progress import ProgressBar
     from .server import default_registry
     from .training import build_corpus
 
     started = time.time()
-    clips = build_corpus(default_registry(), args.minutes, seed=args.seed)
+    offline = args.quality == "offline"
+    work: Path = args.workdir
+    corpus, state = work / f"corpus-{args.minutes:g}min-seed{args.seed}.npz", work / f"{args.quality}.ckpt"
+    if state.exists() and not args.resume:
+        print(f"talkbridge train: {state} holds an earlier run's checkpoint: add --resume to go "
+              "on from it, or delete it to start over", file=sys.stderr)
+        return 2
+    if corpus.exists():  # the same clips a resumed run started with (Piper's draws differ)
+        clips = load_shard(str(corpus))
+        print(f"corpus: {len(clips)} clips from {corpus}")
+    else:
+        clips = build_corpus(default_registry(), args.minutes, seed=args.seed,
+                             progress=ProgressBar("corpus (min)"))
+        work.mkdir(parents=True, exist_ok=True)
+        save_shard(str(corpus), clips)
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads)
-    model = train(clips, config)
-    out = args.out or DEFAULT_CHECKPOINT
+    model = train(clips, config, OFFLINE if offline else ModelConfig(), checkpoint=state,
+                  resume=args.resume, progress=_loss_bar(ProgressBar("train")))
+    out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = model.checkpoint()
     checkpoint["training"] = {
         "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
-        "seed": config.seed, "seconds": round(time.time() - started), "torch": torch.__version__,
+        "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
+        "torch": torch.__version__,
     }
     torch.save(checkpoint, out)
+    state.unlink(missing_ok=True)  # finished: the next run starts fresh (the corpus stays)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {model.param_count()} parameters, "
           f"sha256 {digest}) in {time.time() - started:.0f} s")
     return 0
+
+
+def _loss_bar(bar):
+    """Training's (step, steps, loss) → the progress bar, with a smoothed loss as its note."""
+    smoothed: float | None = None
+
+    def report(done: int, total: int, loss: float) -> None:
+        nonlocal smoothed
+        smoothed = loss if smoothed is None else 0.98 * smoothed + 0.02 * loss
+        bar(done, total, f"loss {smoothed:.4f}")
+    return report
 
 
 COMMANDS = {"animate": cmd_animate, "eval": cmd_eval, "train": cmd_train, "say": cmd_say,

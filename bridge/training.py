@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -39,14 +40,19 @@ def corpus_voices(registry: TTSRegistry):
     return voices, piper
 
 
-def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0) -> list[Clip]:
-    """Clips until ``minutes`` of speech, ~30 % Piper, the rest spread over espeak voices."""
+def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0,
+                 progress: Callable[[float, float], None] | None = None) -> list[Clip]:
+    """Clips until ``minutes`` of speech, ~30 % Piper, the rest spread over espeak voices.
+
+    ``progress(minutes made, minutes asked)`` is called after every clip.
+    """
     espeak_voices, piper_voices = corpus_voices(registry)
     rng = np.random.default_rng(seed)
     texts = {lang: sentences(lang, seed) for lang in {v[2] for v in espeak_voices + piper_voices}}
     budget = {"piper": minutes * 60 * PIPER_SHARE if piper_voices else 0.0}
     budget["espeak"] = minutes * 60 - budget["piper"]
     clips: list[Clip] = []
+    made = 0.0  # seconds, all kinds
     started = time.time()
     for kind, pool in (("espeak", espeak_voices), ("piper", piper_voices)):
         total = 0.0
@@ -60,6 +66,9 @@ def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0) -> list[C
                 continue
             clips.append(clip)
             total += clip.duration
+            made += clip.duration
+            if progress is not None:
+                progress(round(min(made / 60, minutes), 1), minutes)
         log.info("%s: %.1f min in %d clips (%.0f s)", kind, total / 60,
                  sum(c.voice.startswith(kind) for c in clips), time.time() - started)
     return clips

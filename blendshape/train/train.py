@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +39,17 @@ class TrainConfig:
     variants: int = 2          # augmented copies of each clip, besides the clean one
     seed: int = 0
     threads: int = 0           # 0: torch's default
+    checkpoint_every: int = 200  # steps between resumable checkpoints (when a path is given)
+
+
+class ResumeMismatch(ValueError):
+    """A checkpoint from a different run (model, steps, batch or seed) was asked to resume."""
+
+
+#: What must match for a checkpoint to resume this run; threads and the interval may change.
+_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed")
+
+Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
 
 def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator
@@ -89,7 +102,15 @@ def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor) -> t
 
 
 def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
-          model_config: ModelConfig = ModelConfig(), device: str | None = None) -> AudioToFace:
+          model_config: ModelConfig = ModelConfig(), device: str | None = None, *,
+          checkpoint: Path | None = None, resume: bool = False,
+          progress: Progress | None = None) -> AudioToFace:
+    """Train on ``clips``; with ``checkpoint``, save a resumable state every few hundred steps.
+
+    ``resume`` continues from that file: model, optimizer, step and random state, so an
+    interrupted run ends with the same weights as an uninterrupted one (on the same device
+    and corpus — ``talkbridge train`` keeps the corpus beside the checkpoint for that).
+    """
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -104,7 +125,11 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     model.mean.copy_(torch.from_numpy(all_feats.mean(axis=0)))
     model.std.copy_(torch.from_numpy(all_feats.std(axis=0) + 1e-3))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    for step in range(config.steps):
+    first = 0
+    if resume and checkpoint is not None and checkpoint.exists():
+        first = _restore(checkpoint, model, opt, rng, config)
+        log.info("resumed %s at step %d/%d", checkpoint, first, config.steps)
+    for step in range(first, config.steps):
         lr = config.lr * 0.5 * (1 + math.cos(math.pi * step / config.steps))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -114,7 +139,47 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 100 == 0 or step == config.steps - 1:
-            log.info("step %d/%d loss %.4f lr %.2e (%.0f s)", step, config.steps, loss.item(), lr,
-                     time.time() - started)
+        done = step + 1
+        if progress is not None:
+            progress(done, config.steps, loss.item())
+        elif step % 100 == 0 or done == config.steps:
+            log.info("step %d/%d loss %.4f lr %.2e (%.0f s)", done, config.steps, loss.item(), lr,
+                      time.time() - started)
+        if checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
+            _save(checkpoint, model, opt, rng, config, done)
     return model.cpu().eval()
+
+
+def _save(path: Path, model: AudioToFace, opt: torch.optim.Optimizer, rng: np.random.Generator,
+          config: TrainConfig, step: int) -> None:
+    """Write the resumable state atomically: a kill mid-write leaves the previous one intact."""
+    state = {"model": model.checkpoint(), "optimizer": opt.state_dict(), "step": step,
+             "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             "run": {k: asdict(config)[k] for k in _RUN_KEYS}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
+             rng: np.random.Generator, config: TrainConfig) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state["run"], state["model"]["config"]
+    except Exception as exc:  # truncated, foreign or not a checkpoint at all
+        raise ResumeMismatch(f"{path} is not a training checkpoint ({exc!r:.80}): delete it "
+                             "to start over") from exc
+    run = {k: asdict(config)[k] for k in _RUN_KEYS}
+    if state["run"] != run or state["model"]["config"] != model.checkpoint()["config"]:
+        theirs = {**state["run"], **state["model"]["config"]}
+        ours = {**run, **model.checkpoint()["config"]}
+        differ = ", ".join(f"{k} {theirs.get(k)} → {ours.get(k)}" for k in ours
+                           if theirs.get(k) != ours.get(k))
+        raise ResumeMismatch(f"{path} is from another run ({differ}): start over without "
+                             "--resume, or resume with the options it was started with")
+    model.load_state_dict(state["model"]["state_dict"])
+    opt.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = state["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])

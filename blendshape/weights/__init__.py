@@ -1,5 +1,10 @@
-"""The shipped checkpoint of the audio → face network and its model card (MODEL_CARD.md)."""
+"""The shipped checkpoints of the audio → face network and their model card (MODEL_CARD.md).
+
+``talkbridge-a2f.pt`` streams (40 ms look-ahead): the server, live mode and ``audio_in``.
+``talkbridge-a2f-offline.pt`` sees whole files both ways: ``talkbridge animate --quality offline``.
+"""
 
 from pathlib import Path
 
 DEFAULT_CHECKPOINT = Path(__file__).with_name("talkbridge-a2f.pt")
+OFFLINE_CHECKPOINT = Path(__file__).with_name("talkbridge-a2f-offline.pt")

@@ -1,0 +1,145 @@
+"""Training on real espeak-ng clips, a few steps: it learns, it resumes exactly, and the
+offline quality model sees both ways. A short run so the training code can't rot."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from blendshape.model import OFFLINE, AudioToFace, ModelConfig, OfflineOnly
+from blendshape.stream import animate_clip, load_for_files, load_model
+from blendshape.train.corpus import build_clip
+from blendshape.train.texts import COVERAGE
+from blendshape.train.train import ResumeMismatch, TrainConfig, train
+from bridge.cli import main
+from bridge.progress import ProgressBar
+
+TINY = ModelConfig(hidden=16)
+TINY_OFFLINE = ModelConfig(hidden=16, kernel=5, lookahead=0, bidirectional=True)
+
+
+@pytest.fixture(scope="module")
+def clips(espeak, registry):
+    out = []
+    for lang in ("en-us", "de", "cmn"):
+        _, voice = registry.resolve(voice=f"espeak:{lang}")
+        text = COVERAGE[lang.split("-")[0]][0]
+        out.append(build_clip(espeak.synthesize(text, voice), voice.id, lang, text))
+    return out
+
+
+def _config(**kw) -> TrainConfig:
+    return TrainConfig(**{"steps": 6, "batch": 2, "crop": 60, "variants": 1, "threads": 1,
+                          "checkpoint_every": 3, **kw})
+
+
+def test_loss_falls(clips):
+    losses: list[float] = []
+    train(clips, _config(steps=40, lr=1e-2), TINY, "cpu", progress=lambda d, t, loss: losses.append(loss))
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(clips, tmp_path):
+    straight = train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "a.ckpt")
+
+    def die_at_4(done: int, total: int, loss: float) -> None:
+        if done == 4:  # after the step-3 checkpoint, before the next: a kill loses step 4
+            raise _Stop
+    with pytest.raises(_Stop):
+        train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "b.ckpt", progress=die_at_4)
+    assert torch.load(tmp_path / "b.ckpt", weights_only=False)["step"] == 3
+    steps: list[int] = []
+    resumed = train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "b.ckpt", resume=True,
+                    progress=lambda d, t, loss: steps.append(d))
+    assert steps == [4, 5, 6]
+    for name, tensor in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=1e-6, msg=name)
+    assert not (tmp_path / "b.ckpt.tmp").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(clips, tmp_path):
+    train(clips, _config(steps=3), TINY, "cpu", checkpoint=tmp_path / "c.ckpt")
+    with pytest.raises(ResumeMismatch, match="seed 0 → 1"):
+        train(clips, _config(steps=3, seed=1), TINY, "cpu", checkpoint=tmp_path / "c.ckpt", resume=True)
+    with pytest.raises(ResumeMismatch, match="hidden 16 → 24"):
+        train(clips, _config(steps=3), ModelConfig(hidden=24), "cpu", checkpoint=tmp_path / "c.ckpt",
+              resume=True)
+
+
+def test_the_offline_model_hears_the_future_and_the_realtime_one_does_not():
+    torch.manual_seed(0)
+    feats = torch.randn(1, 80, 80)
+    later = feats.clone()
+    later[:, 60:] += 3.0  # change only what comes after frame 60
+    for config, hears in ((TINY_OFFLINE, True), (TINY, False)):
+        model = AudioToFace(config).eval()
+        with torch.no_grad():
+            a, b = model(feats)[0, :55], model(later)[0, :55]
+        assert (not torch.allclose(a, b, atol=1e-6)) == hears, config
+
+
+def test_the_offline_model_refuses_to_stream(tmp_path, caplog):
+    model = AudioToFace(TINY_OFFLINE)
+    with pytest.raises(OfflineOnly, match="cannot stream"):
+        model.step(torch.zeros(1, 2, 80), model.initial_state(1))
+    path = tmp_path / "offline.pt"
+    torch.save(model.checkpoint(), path)
+    with pytest.raises(OfflineOnly, match="--quality offline"):
+        load_model(path, torch.device("cpu"))
+    assert load_for_files("offline", path, torch.device("cpu")).config.bidirectional
+    # Offline weights missing: one warning, then the realtime model.
+    with caplog.at_level(logging.WARNING):
+        fallback = load_for_files("offline", tmp_path / "missing.pt", torch.device("cpu"))
+    assert not fallback.config.bidirectional and "using the realtime model" in caplog.text
+    # Whole files animate with no delay to remove: frames cover the audio's duration.
+    frames = animate_clip(load_for_files("offline", path, torch.device("cpu")),
+                          np.zeros(16_000, np.float32), 16_000, 60)
+    assert frames.shape == (60, 52 + 3 + 4 + 15)
+
+
+def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys):
+    args = ["train", "--minutes", "0.1", "--steps", "3", "--batch", "2", "--threads", "1",
+            "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "train [" in out.err and "3/3 100%" in out.err
+    model = load_for_files("offline", tmp_path / "o.pt", torch.device("cpu"))
+    assert model.config == OFFLINE
+    checkpoint = torch.load(tmp_path / "o.pt", weights_only=False)
+    assert checkpoint["training"]["quality"] == "offline" and checkpoint["training"]["steps"] == 3
+    corpus = list((tmp_path / "work").glob("corpus-*.npz"))
+    assert len(corpus) == 1 and not (tmp_path / "work" / "offline.ckpt").exists()
+    # An earlier run's checkpoint is never silently overwritten.
+    (tmp_path / "work" / "offline.ckpt").write_bytes(b"x")
+    assert main(args) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(args[:-2] + ["--out", str(tmp_path / "o2.pt"), "--resume"]) == 2  # not a checkpoint
+
+
+def test_progress_bar_redraws_on_a_terminal_and_prints_tenths_in_a_log():
+    now = [0.0]
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    tty, log_file = Tty(), io.StringIO()
+    for stream in (tty, log_file):
+        now[0] = 0.0
+        bar = ProgressBar("train", stream, width=10, clock=lambda: now[0])
+        for done in range(0, 101):
+            bar(done, 100, "loss 1")
+            now[0] += 0.5
+    assert tty.getvalue().count("\r") == 101 and tty.getvalue().endswith("\n")
+    lines = log_file.getvalue().splitlines()
+    assert len(lines) == 11 and lines[0].startswith("train [..........] 0/100   0%")
+    assert "50/100  50% 0:25 0:25 left" in lines[5]
+    assert lines[-1].startswith("train [##########] 100/100 100% 0:50")
