@@ -346,6 +346,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                  if k in SessionConfig.__dataclass_fields__
                                  and k not in ("token", "life")}),
         dialogue=replace(dialogue_config(conf), warm_up=True),
+        freeze_startup_objects=True,
     )
     from .speech.tts.config import make_registry
     from .transports.udp_outputs import OutputError

@@ -370,6 +370,10 @@ def format_report(r: dict[str, Any]) -> str:
                   f"server RSS   {srv['rss_mb']['first']} MB at {srv['rss_mb']['first_at_s']} s → "
                   f"{srv['rss_mb']['last']} MB (growth {srv['rss_mb']['growth_percent']} %, "
                   f"max {srv['rss_mb']['max']})"]
+    for generation, row in sorted((r.get("server_gc") or {}).items()):
+        lines.append(f"server gc {generation}  {row.get('count', 0):.0f} collections, "
+                     f"{row.get('sum', 0)} s in all, over 20 ms {row['over_20ms']:.0f}, "
+                     f"over 50 ms {row['over_50ms']:.0f}")
     lines += [f"errors       {r['errors'] or 'none'}; dropped connections {r['dropped_connections']}"
               f" {r['dropped_by'] or ''}",
               f"client       cpu {r['client']['cpu_percent']} %, loop lag p99 "
@@ -640,15 +644,50 @@ class ServerProcess:
         return code
 
 
+_GC_BUCKET = re.compile(r'^talkbridge_gc_pause_seconds_(bucket|count|sum)\{generation="(\d+)"'
+                        r'(?:,le="([^"]+)")?\} (\S+)$', re.M)
+
+
+def gc_pauses(stream_url: str) -> dict[str, dict[str, float]] | None:
+    """The server's garbage-collection pauses from its ``/metrics``, by generation.
+
+    ``over_20ms`` / ``over_50ms`` count the collections that could have made a frame late;
+    None when the server has no such metric or cannot be scraped.
+    """
+    import urllib.request
+
+    parts = urlsplit(stream_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    try:
+        with urllib.request.urlopen(f"{scheme}://{parts.netloc}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for kind, generation, le, value in _GC_BUCKET.findall(text):
+        row = out.setdefault(generation, {})
+        if kind == "bucket" and le in ("0.02", "0.05"):
+            row[f"le_{le}"] = float(value)
+        elif kind != "bucket":
+            row[kind] = round(float(value), 3)
+    for row in out.values():
+        row["over_20ms"] = row.get("count", 0) - row.pop("le_0.02", 0)
+        row["over_50ms"] = row.get("count", 0) - row.pop("le_0.05", 0)
+    return out or None
+
+
 def run(opts: LoadOptions, url: str | None = None, allow_remote: bool = False) -> dict[str, Any]:
     """The CLI's entry: against ``url``, or against a server of our own on loopback."""
     if url is not None:
         check_url(url, allow_remote)
-        return asyncio.run(run_load(url, opts))
+        report = asyncio.run(run_load(url, opts))
+        report["server_gc"] = gc_pauses(url)
+        return report
     server = ServerProcess()
     target = server.start()
     try:
         report = asyncio.run(run_load(target, opts, server.proc.pid if server.proc else None))
+        report["server_gc"] = gc_pauses(target)
     finally:
         alive = server.proc is not None and server.proc.poll() is None
         tail = "" if alive else server.log_tail()

@@ -174,5 +174,8 @@ describe("talkbridge_network_inference_seconds", "histogram",
          "time of one batched forward pass of the audio-to-face network")
 describe("talkbridge_network_batch_streams", "histogram", "streams in one network batch",
          buckets=(1, 2, 4, 8, 16, 32, 64))
+describe("talkbridge_gc_pause_seconds", "histogram",
+         "Python garbage collections (every thread waits), by generation",
+         buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5))
 describe("talkbridge_provider_latency_seconds", "histogram",
          "provider latency (TTS, ASR, LLM), by provider and stage")

@@ -12,6 +12,7 @@ the transport asks this object's ``tokens``, ``origins`` and ``addresses``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import secrets
@@ -21,7 +22,7 @@ from functools import partial
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
 
-from . import memtrim, metrics, security, workers
+from . import gcpause, memtrim, metrics, security, workers
 from .dialogue.config import DialogueConfig
 from .dialogue.runner import Dialogue
 from .dialogue.services import DialogueServices
@@ -63,6 +64,7 @@ class ServerConfig:
     drain_seconds: float = 5.0       # on shutdown, how long utterances in flight may finish
     hello_seconds: float = 10.0      # a connection that sends no hello by then is closed (0: wait)
     fixed_mmap_threshold: bool = True  # big native buffers mmapped and freed: flat RSS (glibc)
+    freeze_startup_objects: bool = False  # gc.freeze() at start (serve sets it): shorter full collections
     dialogue: DialogueConfig = field(default_factory=DialogueConfig)  # mic/chat; enabled=False refuses
 
 
@@ -79,6 +81,7 @@ class Server:
         self.addresses = security.AddressLimiter(self.config.max_sessions_per_ip)
         self.metrics = metrics.REGISTRY
         self._dropped_closed = 0  # curve messages dropped by sessions already gone
+        self._gc = gcpause.PauseWatch()
         self.tts = tts or default_registry()
         # Speech synthesis and recognition: playing utterances' sentences before new ones,
         # and all of it below the event loop and the network, whose frames are due sooner.
@@ -172,6 +175,8 @@ class Server:
     def render_metrics(self) -> str:
         """``GET /metrics``: the process's counters plus this server's live numbers."""
         live = sum(getattr(s.outbox, "dropped", 0) for s in self._sessions.values())
+        for seconds, generation in self._gc.drain():
+            self.metrics.observe("talkbridge_gc_pause_seconds", seconds, generation=generation)
         return self.metrics.render(extra=[
             ("talkbridge_sessions_open", "gauge", "sessions open now", self.session_count),
             ("talkbridge_curves_dropped_total", "counter",
@@ -194,6 +199,12 @@ class Server:
             log.warning(warning)
         if self.config.fixed_mmap_threshold:
             memtrim.fixed_mmap_threshold()
+        if self.config.freeze_startup_objects:
+            # Models, voices and modules live as long as the process: leave them out of
+            # every later full collection, which then walks only the sessions' objects.
+            gc.collect()
+            gc.freeze()
+        self._gc.start()
 
     def _make_dialogue(self, session: Session) -> Dialogue:
         assert self.dialogue is not None
@@ -226,6 +237,7 @@ class Server:
             self._ws.close()
             await self._ws.wait_closed()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self._gc.stop()
 
     async def _drain(self, seconds: float, hurry: asyncio.Event | None) -> None:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 
 import pytest
@@ -161,3 +163,11 @@ async def test_a_short_run_reports_every_kind_with_no_errors(server):
     server_stats = report["server"]
     assert server_stats["rss_mb"]["last"] > 0 and server_stats["cpu_percent"]["mean"] >= 0
     assert "late frames" in loadtest.format_report(report)
+    # The server's collections, scraped from its /metrics and told by generation.
+    gc.collect(2)
+    report["server_gc"] = await asyncio.to_thread(
+        loadtest.gc_pauses, f"ws://127.0.0.1:{server.port}/v1/stream")
+    full = report["server_gc"]["2"]
+    assert full["count"] >= 1 and full["sum"] >= 0 and 0 <= full["over_50ms"] <= full["over_20ms"]
+    assert "server gc 2  " in loadtest.format_report(report)
+    assert loadtest.gc_pauses("ws://127.0.0.1:9/v1/stream") is None  # nothing there

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import re
 import urllib.request
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from bridge import metrics
+from bridge.gcpause import PauseWatch
 from bridge.server import Server, ServerConfig
 from bridge.session import SessionConfig
 
@@ -110,6 +112,22 @@ def test_registry_renders_the_exposition_format():
         reg.observe("t_messages_total", 1.0)
 
 
+def test_gc_pauses_are_timed_per_generation_and_only_while_watched():
+    ticks = iter(range(100))
+    watch = PauseWatch(clock=lambda: 0.25 * next(ticks)).start()
+    try:
+        gc.collect(1)
+        gc.collect(2)
+    finally:
+        watch.stop()
+    pauses = watch.drain()
+    assert pauses[-2:] == [(0.25, 1), (0.25, 2)]  # each: one tick from start to stop
+    assert watch.drain() == []
+    gc.collect(0)
+    assert watch.drain() == []  # stopped: no callback left behind
+    assert watch not in gc.callbacks
+
+
 # ---- a real server ----------------------------------------------------------------------
 
 
@@ -144,6 +162,7 @@ async def test_scraped_metrics_count_what_happened(server):
     metrics.observe("talkbridge_provider_latency_seconds", 0.3, provider="fake-llm", stage="first_token")
     await client.send({"type": "ping", "t": 1.0})
     await client.recv()
+    gc.collect(2)  # a full collection the server's watch times
     text = await asyncio.to_thread(_scrape, server.port)
     types, after = parse(text)
     histograms_are_consistent(types, after)
@@ -164,6 +183,7 @@ async def test_scraped_metrics_count_what_happened(server):
     assert types["talkbridge_curves_dropped_total"] == "counter"
     assert value(after, "talkbridge_provider_latency_seconds_count",
                  provider="fake-llm", stage="first_token") >= 1
+    assert delta("talkbridge_gc_pause_seconds_count", generation="2") >= 1
     if server.network is not None:
         assert delta("talkbridge_network_inference_seconds_count") >= 1
         assert delta("talkbridge_network_batch_streams_count") >= 1
