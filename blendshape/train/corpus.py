@@ -91,9 +91,11 @@ def save_shard(path: str, clips: Sequence[Clip]) -> None:
 
 
 def load_shard(path: str) -> list[Clip]:
-    data = np.load(path)
-    a, t = data["audio_offsets"], data["target_offsets"]
-    return [Clip(data["audio"][a[i]:a[i + 1]].astype(np.float32),
-                 data["targets"][t[i]:t[i + 1]].astype(np.float32),
-                 str(data["voices"][i]), str(data["langs"][i]), str(data["texts"][i]))
+    # Each item access of an NpzFile decompresses that array again: read every array once.
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    audio, targets = arrays["audio"].astype(np.float32), arrays["targets"].astype(np.float32)
+    a, t = arrays["audio_offsets"], arrays["target_offsets"]
+    return [Clip(audio[a[i]:a[i + 1]], targets[t[i]:t[i + 1]], str(arrays["voices"][i]),
+                 str(arrays["langs"][i]), str(arrays["texts"][i]))
             for i in range(len(a) - 1)]
