@@ -274,6 +274,11 @@ class LifeConfig:
         return cls(**values)
 
 
+#: Seconds of the life layer's past (blinks, saccades) a live face keeps (``forget_before``):
+#: far more than any utterance looks back, far less than a month-long kiosk would pile up.
+LIFE_MEMORY = 60.0
+
+
 def _blink_shape(dt: np.ndarray, duration: float = 0.24) -> np.ndarray:
     """Lid closure over a blink that starts at dt=0: fast close, short hold, slower open."""
     close, hold, open_ = (duration * r for r in (0.07 / 0.24, 0.04 / 0.24, 0.13 / 0.24))
@@ -359,6 +364,18 @@ class LifeLayer:
             yaw = float(rng.uniform(-1, 1)) * c.gaze_range[0]
             pitch = float(rng.uniform(-1, 1)) * c.gaze_range[1]
             self._gaze.append((yaw, pitch))
+
+    def forget_before(self, t: float) -> None:
+        """Drop the events no query at ``t`` or later can see.
+
+        The schedules only ever grow, one blink every few seconds: a kiosk that runs for a
+        month would carry ~650,000 of them. A live session calls this as its clock moves
+        on; curves at ``t`` and after are exactly what they would have been.
+        """
+        del self._blinks[:bisect.bisect_left(self._blinks, t - self.config.blink_duration)]
+        drop = bisect.bisect_right(self._saccades, t) - 2  # gaze() looks two saccades back
+        if drop > 0:
+            del self._saccades[:drop], self._gaze[:drop]
 
     def blink_onsets(self, until: float) -> list[float]:
         """Start times of every blink up to ``until`` (a double blink gives two)."""

@@ -39,7 +39,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 import numpy as np
 
 from blendshape.features import FRAME_RATE, HOP, SAMPLE_RATE
-from blendshape.layers import Emotion, EmotionTrack, LifeConfig, LifeLayer, emotion_vector
+from blendshape.layers import (LIFE_MEMORY, Emotion, EmotionTrack, LifeConfig, LifeLayer,
+                               emotion_vector)
 from blendshape.model import AudioToFace
 from blendshape.stream import Batcher, FrameRateConverter, Stream
 
@@ -197,6 +198,7 @@ class LiveAnimator:
         if len(full):
             full = self.emotions.apply(full, audio_t)
             if self.life is not None:
+                self.life.forget_before(float(audio_t[0]) - LIFE_MEMORY)
                 pos = audio_t * FRAME_RATE - self._loud_offset
                 loud = np.interp(pos, np.arange(len(self._loud)), self._loud) if len(self._loud) else None
                 self.life.apply(full, audio_t, loudness=loud)

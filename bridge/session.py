@@ -26,8 +26,8 @@ import numpy as np
 
 from blendshape import rig
 from blendshape.animator import SpeechAnimator
-from blendshape.layers import (LifeConfig, LifeLayer, UnknownEmotionError, emotion_vector,
-                               idle_frames)
+from blendshape.layers import (LIFE_MEMORY, LifeConfig, LifeLayer, UnknownEmotionError,
+                               emotion_vector, idle_frames)
 
 from blendshape.stream import FrameRateConverter, Stream
 
@@ -288,7 +288,7 @@ class Session:
             if len(self._inputs) >= self.config.max_queue:
                 raise err.QueueFull(f"{len(self._inputs)} audio_in streams are open; end one first")
             utt = _AudioInput(msg.id, msg.rate, self.network.new_stream(msg.rate),
-                              FrameRateConverter(hello.fps), self.clock() - self._t0)
+                              FrameRateConverter(hello.fps), self._life_time())
             self._inputs[msg.id] = utt
             await self.send(m.Utterance(id=msg.id, state="start", source="audio_in"))
         elif msg.rate != utt.rate:
@@ -399,7 +399,7 @@ class Session:
             async for chunk in chunks:
                 if animator is None:  # a reply's emotion is known once its first sentence is
                     animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
-                                              life_offset=self.clock() - self._t0)
+                                              life_offset=self._life_time())
                 start = animator.duration
                 curves, fps, columns = await self._curves_source(chunk, hello.fps)
                 seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang,
@@ -504,6 +504,12 @@ class Session:
         return m.Curves(id=utt_id, seq=seq, t=t, fps=hello.fps, n=len(frames),
                         data=codec.encode_curves(frames, hello.encoding))
 
+    def _life_time(self) -> float:
+        """Now on the life layer's clock; what lies ``LIFE_MEMORY`` behind is forgotten."""
+        now = self.clock() - self._t0
+        self._life.forget_before(now - LIFE_MEMORY)
+        return now
+
     async def _run_idle(self) -> None:
         """Between utterances, keep the face alive: idle curves paced at fps in real time."""
         hello = self.hello
@@ -520,6 +526,7 @@ class Session:
             now_frame = (self.clock() - self._t0) * hello.fps
             first = next_frame if next_frame >= math.floor(now_frame) else math.ceil(now_frame)
             times = np.arange(first, first + n, dtype=np.float64) / hello.fps
+            self._life.forget_before(times[0] - LIFE_MEMORY)
             full = idle_frames(self._life, times)
             await self.send(self._curves("idle", self._idle_seq, times[0], full))
             if self.pump is not None:

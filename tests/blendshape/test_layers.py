@@ -7,8 +7,9 @@ import pytest
 
 from blendshape import procedural, rig
 from blendshape.animator import SpeechAnimator
-from blendshape.layers import (EmotionTrack, LifeConfig, LifeConfigError, LifeLayer,
-                               UnknownEmotionError, apply_emotion, emotion_vector, idle_frames)
+from blendshape.layers import (LIFE_MEMORY, EmotionTrack, LifeConfig, LifeConfigError,
+                               LifeLayer, UnknownEmotionError, apply_emotion, emotion_vector,
+                               idle_frames)
 from blendshape.phonemes import PhonemeSpan
 
 A = rig.ARKIT_INDEX
@@ -78,6 +79,29 @@ def test_an_hour_into_a_show_small_queries_still_match_one_query():
             t = times[i:i + 2]
             np.testing.assert_array_equal(layer.blink(t), blink[i:i + 2])
             np.testing.assert_array_equal(layer.gaze(t), gaze[i:i + 2])
+
+
+def test_a_face_that_forgets_its_past_keeps_minutes_not_hours_and_moves_the_same():
+    """A live face forgets its past: a day of it holds a minute's events, and every frame
+    equals the frame of a face that remembered everything — even forgetting right up to the
+    frame asked for, closer than a session ever does (``LIFE_MEMORY`` behind)."""
+    keep, live = LifeLayer(seed=5), LifeLayer(seed=5)
+    for start in np.arange(0, 24 * 3600, 7.3):  # a message's worth every 7.3 s, for a day
+        t = start + np.arange(12) / 60.0
+        live.forget_before(float(t[0]) - LIFE_MEMORY)
+        np.testing.assert_array_equal(live.blink(t), keep.blink(t))
+        np.testing.assert_array_equal(live.gaze(t), keep.gaze(t))
+    assert len(keep._blinks) > 20_000 and len(keep._saccades) > 20_000
+    assert len(live._blinks) < 60 and len(live._saccades) < 80  # 60 s: ~15 and ~30
+    # Forgetting up to each frame, frame by frame for five minutes: mid-blink, mid-saccade.
+    keep, tight = LifeLayer(seed=6), LifeLayer(seed=6)
+    times = np.arange(5 * 60 * 60) / 60.0
+    blink, gaze = keep.blink(times), keep.gaze(times)
+    for i in range(0, len(times), 2):
+        tight.forget_before(float(times[i]))
+        np.testing.assert_array_equal(tight.blink(times[i:i + 2]), blink[i:i + 2])
+        np.testing.assert_array_equal(tight.gaze(times[i:i + 2]), gaze[i:i + 2])
+    assert len(tight._blinks) < 8 and len(tight._saccades) < 8
 
 
 def test_chunked_with_loudness_matches_one_pass():

@@ -58,3 +58,17 @@ def test_animate_cli_writes_curves_for_any_audio(tmp_path):
     jaw = frames[:, doc["channels"].index("jawOpen")]
     assert jaw.max() > 0.25 and jaw[:3].max() < 0.15  # speaks, and starts from rest
     assert doc["channels"] == list(rig.ARKIT52 + rig.VISEME_CHANNELS)
+
+
+def test_the_model_card_names_every_shipped_weights_file_by_its_sha256():
+    import hashlib
+    import re
+
+    from blendshape.weights import DEFAULT_CHECKPOINT
+
+    folder = DEFAULT_CHECKPOINT.parent
+    card = (folder / "MODEL_CARD.md").read_text()
+    listed = dict(re.findall(r"`([\w.-]+\.pt)` \([^)]*sha256 `([0-9a-f]{64})`", card))
+    shipped = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.pt")}
+    assert listed == shipped
+    assert all(p.stat().st_size <= 20e6 for p in folder.glob("*.pt"))
