@@ -17,7 +17,7 @@ def rss_mb():
         if line.startswith("VmRSS"):
             return int(line.split()[1]) / 1024
 
-tts = PiperTTS(release_memory=sys.argv[1] == "1")
+tts = PiperTTS(release_above=256 if sys.argv[1] == "1" else None)
 voice = tts.voices()[0]
 list(tts.synthesize("Hi there.", voice))
 before = rss_mb()
@@ -26,6 +26,8 @@ chunks = list(tts.synthesize(
     "fox jumped over the lazy dog again and again all through the long and sunny summer "
     "afternoon by the sea.", voice))
 assert sum(len(c.pcm) for c in chunks) > 22050 * 8, "a long sentence was spoken"
+short = list(tts.synthesize("Papa bought a big blue boat.", voice))  # below the threshold
+assert short and short[0].text == "Papa bought a big blue boat."
 print(rss_mb() - before)
 """
 
