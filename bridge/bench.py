@@ -116,7 +116,9 @@ def _network(runs: int) -> dict[str, float]:
     """The network's cost: one stream on one thread, and batches of many streams."""
     import torch
 
-    from blendshape.stream import Batcher, Stream, WeightsNotFound, load_model
+    from blendshape.stream import (Batcher, Stream, WeightsNotFound, animate_clip, load_for_files,
+                                   load_model)
+    from blendshape.weights import OFFLINE_CHECKPOINT
 
     try:
         model = load_model(device=torch.device("cpu"))
@@ -132,9 +134,20 @@ def _network(runs: int) -> dict[str, float]:
     for i in range(0, len(audio), 320):  # 20 ms chunks, as a live stream arrives
         batcher.push(stream, audio[i:i + 320])
     rtf = (time.perf_counter() - start) / 10.0
+    files = {"realtime": model}
+    if OFFLINE_CHECKPOINT.exists():
+        files["offline"] = load_for_files("offline", device=torch.device("cpu"))
+    whole: dict[str, float] = {}
+    for quality, net in files.items():  # a file on one thread: the look-ahead costs nothing
+        times = []
+        for _ in range(max(3, runs // 3)):
+            start = time.perf_counter()
+            animate_clip(net, audio, 16_000, 60)
+            times.append(time.perf_counter() - start)
+        whole[f"network_{quality}_rtf_whole_file_one_thread"] = round(statistics.median(times) / 10.0, 5)
     torch.set_num_threads(threads)
     report = {"network_parameters": model.param_count(),
-              "network_rtf_one_stream_one_thread": round(rtf, 4),
+              "network_rtf_one_stream_one_thread": round(rtf, 4), **whole,
               "network_lookahead_ms": model.config.lookahead * 10 + 10}
     feats = np.zeros((2, 80), np.float32) - 6.0  # one 20 ms tick per stream
     sustained = 0

@@ -5,6 +5,8 @@
 * ``closure_rate``: the share of bilabials (p, b, m) where the lips seal within ±1 frame —
   the one error every viewer sees.
 * ``jaw_correlation``: Pearson correlation of jawOpen with the teacher's.
+* ``lag_frames``: where the cross-correlation of jawOpen with the teacher's peaks, in frames;
+  positive when the animation is late.
 """
 
 from __future__ import annotations
@@ -28,6 +30,25 @@ def sealed(frames: np.ndarray) -> np.ndarray:
     return (gap < 0.08) & (frames[:, _PRESS].mean(axis=1) > 0.25)
 
 
+def sync_lag(pred: np.ndarray, teacher: np.ndarray, max_lag: int = 12) -> int:
+    """The shift (frames, within ±``max_lag``) that best lines ``pred`` up with ``teacher``.
+
+    Positive: ``pred`` is late (``pred[t]`` looks like ``teacher[t - lag]``). Normalized per
+    overlap, so long shifts aren't favoured or penalized for their shorter overlap.
+    """
+    a, b = pred - pred.mean(), teacher - teacher.mean()
+    n = min(len(a), len(b))
+    best, best_score = 0, -np.inf
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max(0, lag):n + min(0, lag)]
+        y = b[max(0, -lag):n - max(0, lag)]
+        denom = np.sqrt((x * x).sum() * (y * y).sum())
+        score = (x * y).sum() / denom if denom > 0 else -np.inf
+        if score > best_score:
+            best, best_score = lag, score
+    return best
+
+
 def compare(pred: np.ndarray, teacher: np.ndarray, spans: Sequence[VisemeSpan], fps: float
             ) -> dict[str, float]:
     """Metrics of ``pred`` against ``teacher`` (both full frames at ``fps``)."""
@@ -42,6 +63,7 @@ def compare(pred: np.ndarray, teacher: np.ndarray, spans: Sequence[VisemeSpan], 
         hits += bool(ok[max(0, k - 1):k + 2].any())
     jaw_p, jaw_t = pred[:, _JAW], teacher[:, _JAW]
     corr = float(np.corrcoef(jaw_p, jaw_t)[0, 1]) if jaw_p.std() > 1e-6 and jaw_t.std() > 1e-6 else 0.0
+    lag = float(sync_lag(jaw_p, jaw_t)) if corr else float("nan")
     return {
         "mouth_mae": float(np.abs(pred[:, _MOUTH] - teacher[:, _MOUTH]).mean()),
         "viseme_accuracy": float((pred[speech, _VIS].argmax(1) == teacher[speech, _VIS].argmax(1)).mean())
@@ -49,6 +71,8 @@ def compare(pred: np.ndarray, teacher: np.ndarray, spans: Sequence[VisemeSpan], 
         "closure_rate": hits / len(closures) if closures else float("nan"),
         "closures": float(len(closures)),
         "jaw_correlation": corr,
+        "lag_frames": lag,
+        "abs_lag_frames": abs(lag),
     }
 
 
