@@ -40,10 +40,11 @@ class ModelConfig:
     kernel: int = 3
     lookahead: int = 4  # frames of 10 ms
     bidirectional: bool = False  # the offline model: whole clips only, context both ways
+    dropout: float = 0.0  # training only: the offline model needs it to generalize
 
 
 #: The offline quality model: the whole clip both ways, wider convolutions, no delay.
-OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True)
+OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True, dropout=0.3)
 
 
 class OfflineOnly(RuntimeError):
@@ -60,7 +61,8 @@ class AudioToFace(nn.Module):
         self.conv1 = nn.Conv1d(c.n_mels, c.hidden, c.kernel)
         self.conv2 = nn.Conv1d(c.hidden, c.hidden, c.kernel)
         self.gru = nn.GRU(c.hidden, c.hidden, num_layers=c.layers, batch_first=True,
-                          bidirectional=c.bidirectional)
+                          bidirectional=c.bidirectional, dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)  # identity unless training with dropout > 0
         self.head = nn.Linear(c.hidden * (2 if c.bidirectional else 1), N_OUT)
 
     # ---- the one computation, shared by training, offline and streaming -----------------
@@ -89,8 +91,8 @@ class AudioToFace(nn.Module):
         h1 = torch.relu(self.conv1(x))
         y = torch.cat([tail2, h1], dim=2)
         h2 = torch.relu(self.conv2(y))
-        out, hidden = self.gru(h2.transpose(1, 2), hidden)
-        return self.head(out), (x[:, :, -k:], y[:, :, -k:], hidden)
+        out, hidden = self.gru(self.drop(h2).transpose(1, 2), hidden)
+        return self.head(self.drop(out)), (x[:, :, -k:], y[:, :, -k:], hidden)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Whole clips from silence: (B, T, n_mels) → (B, T, 67) logits (not yet delayed)."""
@@ -108,8 +110,8 @@ class AudioToFace(nn.Module):
         x = ((padded - self.mean) / self.std).transpose(1, 2)
         h1 = torch.relu(self.conv1(x))
         h2 = torch.relu(self.conv2(nn.functional.pad(h1, (pad, pad))))
-        out, _ = self.gru(h2.transpose(1, 2))
-        return self.head(out)
+        out, _ = self.gru(self.drop(h2).transpose(1, 2))
+        return self.head(self.drop(out))
 
     @staticmethod
     def activate(logits: torch.Tensor) -> torch.Tensor:

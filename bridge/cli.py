@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=3000)
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--variants", type=int, default=None,
+                       help="augmented copies of each clip (default 2; offline 3)")
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
@@ -471,7 +473,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                              progress=ProgressBar("corpus (min)"))
         work.mkdir(parents=True, exist_ok=True)
         save_shard(str(corpus), clips)
-    config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads)
+    variants = args.variants if args.variants is not None else (3 if offline else 2)
+    config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
+                         variants=variants)
     model = train(clips, config, OFFLINE if offline else ModelConfig(), checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
@@ -480,6 +484,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint["training"] = {
         "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
+        "variants": config.variants, "dropout": model.config.dropout,
         "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
     }
