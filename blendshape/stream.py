@@ -79,8 +79,9 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
         raise ValueError(f"unknown quality {quality!r}: realtime or offline")
     path = Path(path or OFFLINE_CHECKPOINT)
     if not path.exists():
-        log.warning("no offline quality weights at %s (`talkbridge train --quality offline` "
-                    "makes them); using the realtime model", path)
+        log.warning("no offline quality weights at %s (none ships yet, see the model card "
+                    "MODEL_CARD.md; `talkbridge train --quality offline` makes them); using the "
+                    "realtime model", path)
         return load_model(None, device)
     return load_model(path, device, streaming=False)
 
