@@ -150,12 +150,18 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     return model.cpu().eval()
 
 
+def _run(config: TrainConfig) -> dict[str, object]:
+    """The settings a checkpoint records and a resume must match."""
+    fields = asdict(config)
+    return {k: fields[k] for k in _RUN_KEYS}
+
+
 def _save(path: Path, model: AudioToFace, opt: torch.optim.Optimizer, rng: np.random.Generator,
           config: TrainConfig, step: int) -> None:
     """Write the resumable state atomically: a kill mid-write leaves the previous one intact."""
     state = {"model": model.checkpoint(), "optimizer": opt.state_dict(), "step": step,
              "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "run": {k: asdict(config)[k] for k in _RUN_KEYS}}
+             "run": _run(config)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -166,14 +172,12 @@ def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
              rng: np.random.Generator, config: TrainConfig) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        state["run"], state["model"]["config"]
+        theirs = {**state["run"], **state["model"]["config"]}
     except Exception as exc:  # truncated, foreign or not a checkpoint at all
         raise ResumeMismatch(f"{path} is not a training checkpoint ({exc!r:.80}): delete it "
                              "to start over") from exc
-    run = {k: asdict(config)[k] for k in _RUN_KEYS}
-    if state["run"] != run or state["model"]["config"] != model.checkpoint()["config"]:
-        theirs = {**state["run"], **state["model"]["config"]}
-        ours = {**run, **model.checkpoint()["config"]}
+    ours = {**_run(config), **asdict(model.config)}
+    if theirs != ours:
         differ = ", ".join(f"{k} {theirs.get(k)} → {ours.get(k)}" for k in ours
                            if theirs.get(k) != ours.get(k))
         raise ResumeMismatch(f"{path} is from another run ({differ}): start over without "
