@@ -664,15 +664,16 @@ def gc_pauses(stream_url: str) -> dict[str, dict[str, float]] | None:
     except OSError:
         return None
     out: dict[str, dict[str, float]] = {}
+    within: dict[tuple[str, str], float] = {}  # (generation, le) → collections that short
     for kind, generation, le, value in _GC_BUCKET.findall(text):
         row = out.setdefault(generation, {})
-        if kind == "bucket" and le in ("0.02", "0.05"):
-            row[f"le_{le}"] = float(value)
-        elif kind != "bucket":
+        if kind == "bucket":
+            within[generation, le] = float(value)
+        else:
             row[kind] = round(float(value), 3)
-    for row in out.values():
-        row["over_20ms"] = row.get("count", 0) - row.pop("le_0.02", 0)
-        row["over_50ms"] = row.get("count", 0) - row.pop("le_0.05", 0)
+    for generation, row in out.items():
+        for ms, le in ((20, "0.02"), (50, "0.05")):
+            row[f"over_{ms}ms"] = row.get("count", 0) - within.get((generation, le), 0)
     return out or None
 
 
