@@ -453,6 +453,19 @@ class Session:
                     continue
                 except (TTSError, ValueError) as exc:  # synthesize it again, now
                     log.info("session %s: prepared sentence failed (%s); retrying", self.id, exc)
+            if utt.sentences is not None:
+                # A reply arrives one piece at a time (``SentenceStream`` has cut it), and a
+                # provider makes one chunk of a piece. One job makes it whole: asking the
+                # provider's iterator for a second chunk would cost a second wait in a busy
+                # pool's queue only to learn there is none, and the next sentence would be
+                # asked for that much later.
+                if utt.stop:
+                    return
+                for chunk in await workers.run(self.executor, self._priority(utt),
+                                               _synthesize_piece, utt.provider, text, utt.voice):
+                    utt.synthesized += len(chunk.pcm) / chunk.rate
+                    yield chunk
+                continue
             iterator = iter(utt.provider.synthesize(text, utt.voice))
             # Ask for sentence k+1 the moment k is in hand, before the event loop animates k.
             ahead = asyncio.ensure_future(self._next_sentence(iterator, utt))
@@ -474,12 +487,15 @@ class Session:
         """
         if utt.stop:
             return None
+        return await workers.run(self.executor, self._priority(utt), next, iterator, None)
+
+    def _priority(self, utt: _Utterance) -> tuple[int, float]:
+        """A first sentence queues in arrival order; a later one is due when the audio
+        synthesized before it runs out (``workers``)."""
         now = self.clock()
         if utt.synthesized == 0.0:
-            priority = (workers.START, now)
-        else:
-            priority = (workers.CONTINUE, (utt.wall_start or now) + utt.synthesized)
-        return await workers.run(self.executor, priority, next, iterator, None)
+            return (workers.START, now)
+        return (workers.CONTINUE, (utt.wall_start or now) + utt.synthesized)
 
     async def _send_chunk(self, utt: _Utterance, wire: WireChunk, pacer: "_Pacer") -> None:
         await pacer.wait_until(wire.audio_t)
@@ -561,6 +577,10 @@ class Session:
 
 async def _one(text: str) -> AsyncIterator[str]:
     yield text
+
+
+def _synthesize_piece(provider: TTSProvider, text: str, voice: Voice) -> list[SpeechChunk]:
+    return list(provider.synthesize(text, voice))
 
 
 #: Seconds of audio one stream gives one batch: an ``audio_in`` sent all at once is animated
