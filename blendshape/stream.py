@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import rig
 from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
-from .model import AudioToFace, OfflineOnly, State
+from .engine import Engine, TorchEngine, engine_for
+from .model import AudioToFace, OfflineOnly
 from .weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
 log = logging.getLogger(__name__)
@@ -66,15 +68,22 @@ def load_model(path: Path | str | None = None, device: torch.device | None = Non
     return model.to(device or pick_device())
 
 
-def load_for_files(quality: str = "realtime", path: Path | str | None = None,
-                   device: torch.device | None = None) -> AudioToFace:
-    """The model ``talkbridge animate`` and ``eval`` use for whole files.
+def load_network(path: Path | str | None = None, device: torch.device | None = None,
+                 engine: str = "auto") -> Engine:
+    """The streaming model, ready to run: ONNX Runtime on a CPU, PyTorch on a GPU
+    (:func:`blendshape.engine.engine_for`)."""
+    return engine_for(load_model(path, device), engine)
 
-    ``offline`` is the bidirectional model; when its weights are missing it warns once and
-    falls back to the realtime model, whose curves are good, only less so.
+
+def load_for_files(quality: str = "realtime", path: Path | str | None = None,
+                   device: torch.device | None = None) -> Engine:
+    """The network ``talkbridge animate`` and ``eval`` use for whole files.
+
+    ``offline`` is the bidirectional model (PyTorch); when its weights are missing it warns
+    once and falls back to the realtime model, whose curves are good, only less so.
     """
     if quality == "realtime":
-        return load_model(path, device)
+        return load_network(path, device)
     if quality != "offline":
         raise ValueError(f"unknown quality {quality!r}: realtime or offline")
     path = Path(path or OFFLINE_CHECKPOINT)
@@ -82,8 +91,8 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
         log.warning("no offline quality weights at %s (none ships yet, see the model card "
                     "MODEL_CARD.md; `talkbridge train --quality offline` makes them); using the "
                     "realtime model", path)
-        return load_model(None, device)
-    return load_model(path, device, streaming=False)
+        return load_network(None, device)
+    return engine_for(load_model(path, device, streaming=False))
 
 
 def _interpolate(weights: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -104,31 +113,38 @@ def to_full_frames(weights: np.ndarray, fps: float, n_out: int | None = None) ->
     return _interpolate(weights, np.arange(m) * FRAME_RATE / fps)
 
 
-@torch.no_grad()
-def animate_clip(model: AudioToFace, audio: np.ndarray, rate: int, fps: float = 60.0) -> np.ndarray:
+def animate_clip(model: AudioToFace | Engine, audio: np.ndarray, rate: int,
+                 fps: float = 60.0) -> np.ndarray:
     """A whole clip → full frames at ``fps`` covering its duration (the look-ahead is free here)."""
     from .train.corpus import resample
 
+    engine = as_engine(model)
     audio16 = resample(np.asarray(audio, np.float32), rate)
     feats = log_mel(audio16)
-    lead = model.config.lookahead
+    lead = engine.config.lookahead
     padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
-    device = model.mean.device
-    logits = model(torch.from_numpy(padded)[None].to(device))[0, lead:]
-    weights = AudioToFace.activate(logits).cpu().numpy()
+    weights = engine.whole(padded)[lead:]
     duration = len(audio) / rate
     return to_full_frames(weights, fps, int(np.ceil(duration * fps - 1e-9)))
+
+
+def as_engine(model: AudioToFace | Engine) -> Engine:
+    """An engine as it is; a bare model in PyTorch, where it lives (free: no export).
+
+    Loaders hand out the fast engine (:func:`load_network`); a bare model stays in PyTorch
+    so that training code and tests see exactly the module they hold."""
+    return TorchEngine(model) if isinstance(model, AudioToFace) else model
 
 
 @dataclass
 class Stream:
     """One live audio stream's state: resampler, feature framer, model state."""
 
-    model: AudioToFace
+    model: AudioToFace | Engine
     rate: int
     _framer: StreamingLogMel = field(default_factory=StreamingLogMel)
     _resampler: object = None
-    state: State | None = None
+    state: Any = None     # the engine's, opaque: only the batcher that made it reads it
     computed: int = 0     # network frames computed so far, the look-ahead ones included
 
     def __post_init__(self) -> None:
@@ -152,11 +168,15 @@ class Stream:
 class Batcher:
     """Runs one model step for many streams at once: cost grows sub-linearly with streams."""
 
-    def __init__(self, model: AudioToFace) -> None:
-        self.model = model
-        self.fell_back = False  # the GPU ran out of memory once: the CPU serves from then on
+    def __init__(self, model: AudioToFace | Engine) -> None:
+        self.engine = as_engine(model)
+        self.model = self.engine.model
 
-    @torch.no_grad()
+    @property
+    def fell_back(self) -> bool:
+        """The GPU ran out of memory once and the CPU serves from then on."""
+        return bool(getattr(self.engine, "fell_back", False))
+
     def step(self, streams: list[Stream], feats: list[np.ndarray]) -> list[np.ndarray]:
         """Advance each stream by its new feature frames; return each stream's new face weights.
 
@@ -170,42 +190,17 @@ class Batcher:
         by_len: dict[int, list[int]] = {}
         for i in live:
             by_len.setdefault(len(feats[i]), []).append(i)
+        engine, lookahead = self.engine, self.engine.config.lookahead
         for length, group in by_len.items():  # equal lengths batch exactly (usual: one tick)
-            device = self.model.mean.device  # the CPU, once a CUDA out-of-memory moved it
-            x = torch.from_numpy(np.stack([feats[i] for i in group]))
-            state = tuple(torch.cat([streams[i].state[k].to(device) for i in group],
-                                    dim=1 if k == 2 else 0) for k in range(3))
-            logits, new = self._forward(x, state)  # type: ignore[arg-type]
-            weights = AudioToFace.activate(logits).cpu().numpy()
+            x = np.stack([feats[i] for i in group])
+            weights, new = engine.step(x, engine.join([streams[i].state for i in group]))
             for j, i in enumerate(group):
-                streams[i].state = (new[0][j:j + 1], new[1][j:j + 1], new[2][:, j:j + 1])
+                streams[i].state = engine.take(new, j)
                 # The first `lookahead` outputs describe the face before the audio began.
-                skip = max(0, self.model.config.lookahead - streams[i].computed)
+                skip = max(0, lookahead - streams[i].computed)
                 streams[i].computed += length
                 out[i] = weights[j, skip:]
         return out
-
-    def _forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple:
-        """One model step on the model's device; on CUDA out-of-memory, move to the CPU.
-
-        A show must go on when the card fills (another process, a burst of streams): the
-        model moves to the CPU once, with a warning, and this batch is run again there.
-        Streams' states follow lazily (``.to`` is free when already there).
-        """
-        device = self.model.mean.device
-        try:
-            return self.model.step(x.to(device), state)
-        except torch.cuda.OutOfMemoryError:
-            if self.fell_back:
-                raise
-            self.fell_back = True
-            log.warning("the GPU ran out of memory with %d streams in one batch; the network "
-                        "moves to the CPU for the rest of this run (restart to use the GPU)",
-                        x.shape[0])
-            self.model.to("cpu")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            return self.model.step(x.cpu(), tuple(t.cpu() for t in state))
 
     def push(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:
         """One stream on its own: audio in, the face weights (100 fps) it completes out."""

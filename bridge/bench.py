@@ -7,11 +7,15 @@ runs, and the animators are compared as ratios measured in the same process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import statistics
 import time
+from typing import Any
 
 import msgpack
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 from blendshape import procedural
 from blendshape.animator import SpeechAnimator
@@ -113,57 +117,91 @@ async def _latency(runs: int, text: str, label: str) -> dict[str, float]:
 
 
 def _network(runs: int) -> dict[str, float]:
-    """The network's cost: one stream on one thread, and batches of many streams."""
+    """The network's cost: one stream on one thread, whole files, and batches of many
+    streams, for each engine side by side in this run (``network_*`` is the engine a CPU
+    server uses; ``network_torch_*`` the same weights in PyTorch)."""
     import torch
 
-    from blendshape.stream import (Batcher, Stream, WeightsNotFound, animate_clip, load_for_files,
-                                   load_model)
+    from blendshape.engine import ExportFailed, OrtEngine, TorchEngine
+    from blendshape.stream import WeightsNotFound, load_for_files, load_model
     from blendshape.weights import OFFLINE_CHECKPOINT
 
     try:
         model = load_model(device=torch.device("cpu"))
     except WeightsNotFound as exc:
         return {"network": f"skipped: {exc}"}  # type: ignore[dict-item]
+    engines: dict[str, Any] = {}
+    try:
+        engines["network"] = OrtEngine(model)
+    except ExportFailed as exc:
+        log.warning("bench: no ONNX Runtime engine (%s); PyTorch only", exc)
+    engines["network_torch"] = TorchEngine(model)
+    report: dict[str, Any] = {"network_parameters": model.param_count(),
+                              "network_lookahead_ms": model.config.lookahead * 10 + 10,
+                              "network_engine": next(iter(engines.values())).name}
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for prefix, engine in engines.items():
+            report.update(_one_thread(prefix, engine, runs))
+        if OFFLINE_CHECKPOINT.exists():
+            offline = load_for_files("offline", device=torch.device("cpu"))
+            report.update(_one_thread("network_offline", offline, runs, stream=False))
+    finally:
+        torch.set_num_threads(threads)
+    for prefix, engine in engines.items():  # batches: the server's threads
+        report.update(_batches(prefix, engine, runs))
+    return report
+
+
+def _one_thread(prefix: str, engine: Any, runs: int, stream: bool = True) -> dict[str, float]:
+    """Seconds per second of audio on one thread: 20 ms chunks as a live stream arrives,
+    and a whole 10 s file, where the look-ahead costs nothing."""
+    from blendshape.stream import Batcher, Stream, animate_clip
+
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.normal(size=16_000 * 10)).astype(np.float32)
-    torch.set_num_threads(1)
-    batcher = Batcher(model)
-    stream = Stream(model, 16_000)
-    start = time.perf_counter()
-    for i in range(0, len(audio), 320):  # 20 ms chunks, as a live stream arrives
-        batcher.push(stream, audio[i:i + 320])
-    rtf = (time.perf_counter() - start) / 10.0
-    files = {"realtime": model}
-    if OFFLINE_CHECKPOINT.exists():
-        files["offline"] = load_for_files("offline", device=torch.device("cpu"))
-    whole: dict[str, float] = {}
-    for quality, net in files.items():  # a file on one thread: the look-ahead costs nothing
-        times = []
-        for _ in range(max(3, runs // 3)):
+    out: dict[str, float] = {}
+    if stream:
+        batcher, times = Batcher(engine), []
+        for _ in range(max(1, runs // 5)):
+            live = Stream(engine, 16_000)
             start = time.perf_counter()
-            animate_clip(net, audio, 16_000, 60)
+            for i in range(0, len(audio), 320):
+                batcher.push(live, audio[i:i + 320])
             times.append(time.perf_counter() - start)
-        whole[f"network_{quality}_rtf_whole_file_one_thread"] = round(statistics.median(times) / 10.0, 5)
-    torch.set_num_threads(threads)
-    report = {"network_parameters": model.param_count(),
-              "network_rtf_one_stream_one_thread": round(rtf, 4), **whole,
-              "network_lookahead_ms": model.config.lookahead * 10 + 10}
-    feats = np.zeros((2, 80), np.float32) - 6.0  # one 20 ms tick per stream
+        out[f"{prefix}_rtf_one_stream_one_thread"] = round(statistics.median(times) / 10.0, 5)
+    times = []
+    for _ in range(max(3, runs // 3)):
+        start = time.perf_counter()
+        animate_clip(engine, audio, 16_000, 60)
+        times.append(time.perf_counter() - start)
+    name = f"{prefix}_rtf_whole_file_one_thread" if not stream else \
+        f"{prefix}_realtime_rtf_whole_file_one_thread"
+    out[name] = round(statistics.median(times) / 10.0, 5)
+    return out
+
+
+def _batches(prefix: str, engine: Any, runs: int) -> dict[str, float]:
+    """One 20 ms tick (two feature frames) for n streams in one batched step."""
+    from blendshape.stream import Batcher, Stream
+
+    batcher, out = Batcher(engine), {}
+    feats = np.zeros((2, 80), np.float32) - 6.0
     sustained = 0
     for n in (1, 8, 32, 64, 128, 256, 512):
-        streams = [Stream(model, 16_000) for _ in range(n)]
+        streams = [Stream(engine, 16_000) for _ in range(n)]
         times = []
         for _ in range(max(3, runs // 2)):
             start = time.perf_counter()
             batcher.step(streams, [feats] * n)
             times.append(time.perf_counter() - start)
         per_tick = statistics.median(times)
-        report[f"network_batch_{n}_ms_per_20ms_tick"] = round(per_tick * 1000, 2)
+        out[f"{prefix}_batch_{n}_ms_per_20ms_tick"] = round(per_tick * 1000, 2)
         if per_tick < 0.02:
             sustained = n
-    report["network_streams_sustained_cpu"] = sustained
-    return report
+    out[f"{prefix}_streams_sustained_cpu"] = sustained
+    return out
 
 
 def _live_latency(registry, runs: int) -> dict[str, float]:
@@ -176,13 +214,13 @@ def _live_latency(registry, runs: int) -> dict[str, float]:
     import torch
 
     from blendshape.layers import LifeLayer
-    from blendshape.stream import WeightsNotFound, load_model
+    from blendshape.stream import WeightsNotFound, load_network
     from blendshape.train.corpus import resample
 
     from .live import DELAY_MARGIN, LiveAnimator
 
     try:
-        model = load_model(device=torch.device("cpu"))
+        model = load_network(device=torch.device("cpu"))  # what `talkbridge live` runs
     except WeightsNotFound as exc:
         return {"live_mic_to_curve_ms": f"skipped: {exc}"}  # type: ignore[dict-item]
     provider, voice = registry.resolve()

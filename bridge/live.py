@@ -41,8 +41,9 @@ import numpy as np
 from blendshape.features import FRAME_RATE, HOP, SAMPLE_RATE
 from blendshape.layers import (LIFE_MEMORY, Emotion, EmotionTrack, LifeConfig, LifeLayer,
                                emotion_vector)
+from blendshape.engine import Engine
 from blendshape.model import AudioToFace
-from blendshape.stream import Batcher, FrameRateConverter, Stream
+from blendshape.stream import Batcher, FrameRateConverter, Stream, as_engine
 
 from .live_audio import (AudioDeviceError, AudioSource, Chunk, Clock, DeviceClock, FileSource,
                          LiveError, LowLatencyResampler, MicSource, PlaybackSource, Sleep,
@@ -110,16 +111,16 @@ class LiveAnimator:
     gives the same curves however it is cut and whenever it is played.
     """
 
-    def __init__(self, model: AudioToFace, rate: int, fps: int = 60, *,
+    def __init__(self, model: AudioToFace | Engine, rate: int, fps: int = 60, *,
                  life: LifeLayer | None = None, emotion: Emotion = None,
                  emotion_ramp: float = 0.4) -> None:
-        self.model, self.rate, self.fps = model, rate, fps
+        self.engine, self.rate, self.fps = as_engine(model), rate, fps
         # Above 16 kHz our ~2 ms resampler; below (8 kHz telephone audio) the stream's soxr.
         self.resampler = LowLatencyResampler(rate) if rate > SAMPLE_RATE else None
-        self.stream = Stream(model, SAMPLE_RATE if self.resampler else rate)
+        self.stream = Stream(self.engine, SAMPLE_RATE if self.resampler else rate)
         self._skip = round(self.resampler.delay * SAMPLE_RATE) if self.resampler else 0
         self._fed = 0  # 16 kHz samples given to the stream
-        self.batcher = Batcher(model)
+        self.batcher = Batcher(self.engine)
         self.converter = FrameRateConverter(fps)
         self.life = life
         self.emotions = EmotionTrack(ramp=emotion_ramp)
@@ -139,7 +140,7 @@ class LiveAnimator:
     @property
     def lookahead(self) -> float:
         """Seconds of sound past a frame's moment the network needs: look-ahead + one hop."""
-        return (self.model.config.lookahead + 1) * HOP / SAMPLE_RATE
+        return (self.engine.config.lookahead + 1) * HOP / SAMPLE_RATE
 
     def latency(self, chunk: float) -> float:
         """Worst-case algorithmic delay, sample captured → its frame out (no compute).
@@ -407,7 +408,7 @@ class LiveConfig:
         return config
 
 
-def build_live(model: AudioToFace, rate: int, config: LiveConfig, session_clock: Clock,
+def build_live(model: AudioToFace | Engine, rate: int, config: LiveConfig, session_clock: Clock,
                sleep: Sleep, position: Callable[[float], float] | None = None,
                ) -> tuple[LiveAnimator, OutputPump, LiveTimeline]:
     """The animator, the paced outputs and the timeline joining them (OutputError on a bad target).
@@ -436,7 +437,7 @@ def _parse_device(text: str | None) -> int | str | None:
 def main(args: Any, conf: Mapping[str, Any], read_audio: Callable[[Path], tuple[np.ndarray, int]],
          emotion: Emotion) -> int:
     """``talkbridge live``: parsed flags + config tables → a run until the audio or --seconds ends."""
-    from blendshape.stream import load_model
+    from blendshape.stream import load_network
 
     device = _parse_device(args.device)
     if args.play and args.input is None:
@@ -454,7 +455,7 @@ def main(args: Any, conf: Mapping[str, Any], read_audio: Callable[[Path], tuple[
         source = (PlaybackSource(pcm, rate, device, config.chunk, clock=clock) if args.play
                   else FileSource(pcm, rate, config.chunk, clock, seconds=args.seconds))
     position = source.clock.position if isinstance(source, PlaybackSource) else None
-    model = load_model(args.weights)
+    model = load_network(args.weights)
     animator, pump, timeline = build_live(model, source.rate, config, clock, asyncio.sleep, position)
     with concurrent.futures.ThreadPoolExecutor(1, "live-network") as executor:
         stats = asyncio.run(_until_signal(lambda stop: run_live(

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from blendshape.engine import Engine
 from blendshape.model import AudioToFace
 from blendshape.stream import Batcher, Stream
 
@@ -26,10 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class AsyncBatcher:
-    def __init__(self, model: AudioToFace, tick: float = 0.01,
+    def __init__(self, model: AudioToFace | Engine, tick: float = 0.01,
                  executor: concurrent.futures.Executor | None = None) -> None:
-        self.model = model
         self.batcher = Batcher(model)
+        self.engine = self.batcher.engine  # streams' states are this engine's
         self.tick = tick
         self.executor = executor or concurrent.futures.ThreadPoolExecutor(1, "network")
         self._pending: list[tuple[Stream, tuple[np.ndarray, bool], asyncio.Future]] = []
@@ -39,7 +40,7 @@ class AsyncBatcher:
         self.largest = 0
 
     def new_stream(self, rate: int) -> Stream:
-        return Stream(self.model, rate)
+        return Stream(self.engine, rate)
 
     async def submit(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:
         """The face weights (100 fps) this audio (at the stream's rate) completes for ``stream``.

@@ -114,7 +114,7 @@ class Server:
     def _load_network(self):
         """The batched network, or None (with a warning) when no weights load."""
         try:
-            from blendshape.stream import WeightsNotFound, load_model, pick_device
+            from blendshape.stream import WeightsNotFound, load_network, pick_device
 
             from .network import AsyncBatcher
         except ImportError as exc:  # torch missing
@@ -122,12 +122,13 @@ class Server:
             return None
         try:
             device = pick_device(self.config.device)
-            model = load_model(self.config.weights, device)
+            engine = load_network(self.config.weights, device)
         except (WeightsNotFound, RuntimeError) as exc:
             log.warning("network unavailable: %s", exc)
             return None
-        log.info("network on %s (%d parameters)", device, model.param_count())
-        return AsyncBatcher(model)
+        log.info("network on %s in %s (%d parameters)", device, engine.name,
+                 engine.model.param_count())
+        return AsyncBatcher(engine)
 
     @property
     def session_count(self) -> int:

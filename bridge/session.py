@@ -436,7 +436,7 @@ class Session:
 
             loop = asyncio.get_running_loop()
             frames = await loop.run_in_executor(self.network.executor, animate_clip,
-                                                self.network.model, chunk.pcm, chunk.rate, fps)
+                                                self.network.engine, chunk.pcm, chunk.rate, fps)
             return frames, float(fps), None
         return None, 0.0, None
 

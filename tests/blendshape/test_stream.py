@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from blendshape.engine import OrtEngine, engine_for
 from blendshape.features import FRAME_RATE, log_mel
 from blendshape.model import AudioToFace, ModelConfig
 from blendshape.stream import Batcher, Stream, animate_clip, to_full_frames
@@ -19,6 +20,16 @@ def model():
         net.mean.fill_(-6.0)
         net.std.fill_(3.0)
     return net
+
+
+@pytest.fixture(scope="module", params=["torch", "onnxruntime", "onnxruntime+torch"])
+def engine(request, model):
+    """The model in each engine; every expectation below is PyTorch's whole-clip run. The
+    last hands batches of two streams or more to PyTorch and single streams to ONNX
+    Runtime, so streams' states cross between the two."""
+    if request.param == "onnxruntime+torch":
+        return OrtEngine(model, torch_above=1)
+    return engine_for(model, request.param)
 
 
 def _speechlike(seconds: float, seed: int) -> np.ndarray:
@@ -37,9 +48,9 @@ def _whole(model, audio):
 
 
 @pytest.mark.parametrize("chunk_ms", [10, 16, 20])
-def test_streaming_in_small_chunks_equals_the_whole_clip(model, chunk_ms):
+def test_streaming_in_small_chunks_equals_the_whole_clip(model, engine, chunk_ms):
     audio = _speechlike(1.5, 1)
-    stream, batcher = Stream(model, 16000), Batcher(model)
+    stream, batcher = Stream(engine, 16000), Batcher(engine)
     step = 16 * chunk_ms
     parts = [batcher.push(stream, audio[i:i + step]) for i in range(0, len(audio), step)]
     parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
@@ -49,30 +60,36 @@ def test_streaming_in_small_chunks_equals_the_whole_clip(model, chunk_ms):
     np.testing.assert_allclose(streamed, whole, atol=1e-3)
 
 
-def test_batched_streams_equal_single_streams(model):
+def test_batched_streams_equal_single_streams(model, engine):
     audios = [_speechlike(1.0, s) for s in range(4)]
-    singles = []
-    for audio in audios:
-        stream, batcher = Stream(model, 16000), Batcher(model)
-        singles.append(np.concatenate([batcher.push(stream, audio[i:i + 320])
-                                       for i in range(0, len(audio), 320)]))
-    streams = [Stream(model, 16000) for _ in audios]
-    batcher = Batcher(model)
-    outs = [[] for _ in audios]
-    for i in range(0, len(audios[0]), 320):
-        feats = [s.features(a[i:i + 320]) for s, a in zip(streams, audios)]
-        for k, w in enumerate(batcher.step(streams, feats)):
-            outs[k].append(w)
-    for single, batched in zip(singles, outs):
-        np.testing.assert_allclose(np.concatenate(batched), single, atol=1e-4)
+    streams = [Stream(engine, 16000) for _ in audios]
+    batcher = Batcher(engine)
+    outs: list[list[np.ndarray]] = [[] for _ in audios]
+    sent = [0] * len(audios)
+    tick = 0
+    # Streams join and leave the batch and send 10 or 20 ms a tick, so a tick batches
+    # groups of different lengths and streams whose states were last advanced apart.
+    while any(n < len(a) for n, a in zip(sent, audios)):
+        feats = []
+        for j, (stream, audio) in enumerate(zip(streams, audios)):
+            size = 160 * (1 + j % 2) if (tick + j) % 3 else 0
+            feats.append(stream.features(audio[sent[j]:sent[j] + size]))
+            sent[j] += size
+        for j, weights in enumerate(batcher.step(streams, feats)):
+            outs[j].append(weights)
+        tick += 1
+    for stream, out, audio in zip(streams, outs, audios):
+        out.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
+        np.testing.assert_allclose(np.concatenate(out), _whole(model, audio), atol=1e-4)
 
 
-def test_other_rates_are_resampled(model):
+def test_other_rates_are_resampled(model, engine):
     audio16 = _speechlike(1.0, 3)
-    frames = animate_clip(model, audio16, 16000, fps=60)
+    frames = animate_clip(engine, audio16, 16000, fps=60)
     assert len(frames) == 60
+    np.testing.assert_allclose(frames, to_full_frames(_whole(model, audio16), 60, 60), atol=1e-5)
     t = np.arange(48000) / 48000
-    frames48 = animate_clip(model, np.interp(t, np.arange(16000) / 16000, audio16), 48000, fps=30)
+    frames48 = animate_clip(engine, np.interp(t, np.arange(16000) / 16000, audio16), 48000, fps=30)
     assert len(frames48) == 30
 
 
@@ -114,7 +131,7 @@ def test_cuda_out_of_memory_moves_the_network_to_the_cpu_and_loses_no_frame(mode
     full.load_state_dict(model.state_dict())
     audio = _speechlike(1.0, 5)
     stream, batcher = Stream(full, 16000), Batcher(full)
-    with caplog.at_level("WARNING", logger="blendshape.stream"):
+    with caplog.at_level("WARNING", logger="blendshape.engine"):
         parts = [batcher.push(stream, audio[i:i + 320]) for i in range(0, len(audio), 320)]
     parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
     np.testing.assert_allclose(np.concatenate(parts), _whole(model, audio), atol=1e-3)
@@ -129,7 +146,7 @@ def test_cuda_out_of_memory_moves_the_network_to_the_cpu_and_loses_no_frame(mode
 def test_asking_for_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning(caplog):
     from blendshape.stream import pick_device
 
-    with caplog.at_level("WARNING", logger="blendshape.stream"):
+    with caplog.at_level("WARNING", logger="blendshape.engine"):
         assert pick_device("cuda").type == "cpu"
     assert "no CUDA GPU" in caplog.text
     assert pick_device(None).type == "cpu" and pick_device("cpu").type == "cpu"

@@ -14,13 +14,17 @@ def test_network_section_reports_streams_files_and_batches():
     report = _network(runs=1)
     assert report["network_parameters"] > 100_000
     assert report["network_lookahead_ms"] == 50
-    keys = ["network_rtf_one_stream_one_thread", "network_realtime_rtf_whole_file_one_thread"]
+    assert report["network_engine"] == "onnxruntime"  # a CPU's engine, PyTorch beside it
+    keys = ["network_rtf_one_stream_one_thread", "network_realtime_rtf_whole_file_one_thread",
+            "network_torch_rtf_one_stream_one_thread",
+            "network_torch_realtime_rtf_whole_file_one_thread"]
     if OFFLINE_CHECKPOINT.exists():
         keys.append("network_offline_rtf_whole_file_one_thread")
     for key in keys:
         assert 0 < report[key] < 1, key  # faster than real time, even on a busy CI machine
-    batches = [report[f"network_batch_{n}_ms_per_20ms_tick"] for n in (1, 8, 32, 64, 128, 256, 512)]
-    assert all(b > 0 for b in batches)
-    # Batching is the point: 512 streams in one pass cost far less than 512 single passes.
-    assert batches[-1] < 512 * batches[0] / 4
-    assert report["network_streams_sustained_cpu"] in (0, 1, 8, 32, 64, 128, 256, 512)
+    for prefix in ("network", "network_torch"):
+        batches = [report[f"{prefix}_batch_{n}_ms_per_20ms_tick"] for n in (1, 8, 32, 64, 128, 256, 512)]
+        assert all(b > 0 for b in batches)
+        # Batching is the point: 512 streams in one pass cost far less than 512 single passes.
+        assert batches[-1] < 512 * batches[0] / 4
+        assert report[f"{prefix}_streams_sustained_cpu"] in (0, 1, 8, 32, 64, 128, 256, 512)
