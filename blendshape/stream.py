@@ -2,8 +2,9 @@
 
 A stream turns audio chunks of any size and rate into face frames at 100 a second, delayed
 by the model's look-ahead (40 ms) plus the 10 ms hop. Its state — features not yet framed,
-the model's tensors — is explicit, so the :class:`Batcher` can run every live stream of the
-process in one forward pass per tick, on the GPU when there is one.
+the network's carried state — is explicit, so the :class:`Batcher` can run every live stream
+of the process in one forward pass per tick: in PyTorch on the GPU when there is one, in
+ONNX Runtime on a CPU (:mod:`blendshape.engine`).
 """
 
 from __future__ import annotations
@@ -138,7 +139,10 @@ def as_engine(model: AudioToFace | Engine) -> Engine:
 
 @dataclass
 class Stream:
-    """One live audio stream's state: resampler, feature framer, model state."""
+    """One live audio stream's state: resampler, feature framer, model state.
+
+    Its state is its engine's: make streams with the same engine (or bare model) as the
+    :class:`Batcher` that advances them."""
 
     model: AudioToFace | Engine
     rate: int
@@ -170,7 +174,6 @@ class Batcher:
 
     def __init__(self, model: AudioToFace | Engine) -> None:
         self.engine = as_engine(model)
-        self.model = self.engine.model
 
     @property
     def fell_back(self) -> bool:

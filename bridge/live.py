@@ -38,10 +38,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import numpy as np
 
+from blendshape.engine import Engine
 from blendshape.features import FRAME_RATE, HOP, SAMPLE_RATE
 from blendshape.layers import (LIFE_MEMORY, Emotion, EmotionTrack, LifeConfig, LifeLayer,
                                emotion_vector)
-from blendshape.engine import Engine
 from blendshape.model import AudioToFace
 from blendshape.stream import Batcher, FrameRateConverter, Stream, as_engine
 
@@ -455,8 +455,8 @@ def main(args: Any, conf: Mapping[str, Any], read_audio: Callable[[Path], tuple[
         source = (PlaybackSource(pcm, rate, device, config.chunk, clock=clock) if args.play
                   else FileSource(pcm, rate, config.chunk, clock, seconds=args.seconds))
     position = source.clock.position if isinstance(source, PlaybackSource) else None
-    model = load_network(args.weights)
-    animator, pump, timeline = build_live(model, source.rate, config, clock, asyncio.sleep, position)
+    engine = load_network(args.weights)
+    animator, pump, timeline = build_live(engine, source.rate, config, clock, asyncio.sleep, position)
     with concurrent.futures.ThreadPoolExecutor(1, "live-network") as executor:
         stats = asyncio.run(_until_signal(lambda stop: run_live(
             source, animator, pump, timeline, seconds=args.seconds, executor=executor, stop=stop)))

@@ -398,6 +398,7 @@ class Session:
         try:
             async for chunk in chunks:
                 if animator is None:  # a reply's emotion is known once its first sentence is
+                    await self._hold_start(chunk, chunks)
                     animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=self._life,
                                               life_offset=self._life_time())
                 start = animator.duration
@@ -419,6 +420,27 @@ class Session:
         finally:
             await chunks.close()
         await self._end(utt, "done")
+
+    async def _hold_start(self, first: SpeechChunk, chunks: "_Ahead") -> None:
+        """On a busy server, start a short first sentence only once the next is in hand.
+
+        A playing utterance's next sentence comes back from the worker pool in about
+        ``continue_latency`` (measured over the last jobs). When that is longer than the
+        first sentence lasts ("My name is Ada." is a second), the listener would hear the
+        gap: playback waits instead, at most the shortfall, for the next sentence (or the
+        end). An idle server has a latency far below a sentence and never waits here.
+        """
+        measure = getattr(self.executor, "continue_latency", None)
+        shortfall = (measure() if measure is not None else 0.0) - len(first.pcm) / first.rate
+        if shortfall <= 0:
+            return
+        ready = asyncio.ensure_future(chunks.ready())
+        timer = asyncio.ensure_future(self.sleep(shortfall))
+        try:
+            await asyncio.wait({ready, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            timer.cancel()
 
     async def _curves_source(self, chunk: SpeechChunk, fps: int
                              ) -> tuple[np.ndarray | None, float, np.ndarray | None]:
@@ -633,6 +655,7 @@ class _Ahead:
     def __init__(self, source: AsyncIterator[SpeechChunk]) -> None:
         self._items: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
         self._room = asyncio.Semaphore(1)
+        self._put = asyncio.Event()
         self._task = asyncio.create_task(self._fill(source))
 
     async def _fill(self, source: AsyncIterator[SpeechChunk]) -> None:
@@ -651,11 +674,21 @@ class _Ahead:
                     item = await source.__anext__()
                 except StopAsyncIteration:
                     break
-                self._items.put_nowait((item, None))
+                self._deliver((item, None))
         except Exception as exc:  # re-raised in the consumer, where it is handled
-            self._items.put_nowait((self._DONE, exc))
+            self._deliver((self._DONE, exc))
             return
-        self._items.put_nowait((self._DONE, None))
+        self._deliver((self._DONE, None))
+
+    def _deliver(self, entry: tuple[object, BaseException | None]) -> None:
+        self._items.put_nowait(entry)
+        self._put.set()
+
+    async def ready(self) -> None:
+        """Until the next item (or the end) is in hand, without taking it."""
+        while self._items.empty():
+            self._put.clear()
+            await self._put.wait()
 
     def __aiter__(self) -> "_Ahead":
         return self

@@ -21,12 +21,14 @@ pool, built when a voice loads there) inherit it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import heapq
 import itertools
 import logging
 import os
 import threading
+import time
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
@@ -53,6 +55,9 @@ class PriorityExecutor(concurrent.futures.Executor):
         self._ready = threading.Condition()
         self._order = itertools.count()
         self._closed = False
+        # (finished at, submitted → finished) of recent CONTINUE jobs: how long a playing
+        # utterance's next sentence takes to come back now.
+        self._due: collections.deque[tuple[float, float]] = collections.deque(maxlen=64)
         self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}")
                          for i in range(workers)]
         for thread in self._threads:
@@ -65,12 +70,27 @@ class PriorityExecutor(concurrent.futures.Executor):
                     **kwargs: Any) -> "concurrent.futures.Future[T]":
         """Queue ``fn``; lower ``priority`` runs first, ties in submission order."""
         future: concurrent.futures.Future = concurrent.futures.Future()
+        if priority[0] == CONTINUE:
+            submitted = time.monotonic()
+            future.add_done_callback(lambda _: self.observe(time.monotonic() - submitted))
         with self._ready:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
             heapq.heappush(self._heap, (priority, next(self._order), future, fn, args, kwargs))
             self._ready.notify()
         return future
+
+    def observe(self, seconds: float, at: float | None = None) -> None:
+        """Note how long a CONTINUE job took from submission to its result."""
+        self._due.append((time.monotonic() if at is None else at, seconds))
+
+    def continue_latency(self, window: float = 30.0, now: float | None = None) -> float:
+        """The 90th percentile of the last ``window`` seconds' CONTINUE jobs, submission to
+        result (0 when there were none): how long the next sentence of an utterance that
+        starts now would take to come back."""
+        now = time.monotonic() if now is None else now
+        recent = sorted(s for at, s in list(self._due) if now - at <= window)
+        return recent[min(len(recent) - 1, int(0.9 * len(recent)))] if recent else 0.0
 
     def pending(self) -> int:
         with self._ready:

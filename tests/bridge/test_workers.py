@@ -212,3 +212,84 @@ def test_first_sentences_leave_one_worker_for_sentences_that_are_due():
     finally:
         gate.set()
         pool.shutdown()
+
+
+def test_continue_latency_is_the_recent_90th_percentile_of_due_jobs():
+    pool = PriorityExecutor(1)
+    try:
+        assert pool.continue_latency() == 0.0  # nothing measured: an idle server
+        for k in range(10):
+            pool.observe(0.1 * (k + 1), at=100.0)
+        assert pool.continue_latency(now=101.0) == pytest.approx(1.0)
+        assert pool.continue_latency(now=131.0) == 0.0  # older than the window: forgotten
+        # Real jobs measure themselves, from submission to result; other classes don't count.
+        pool.submit_with((START, 0.0), time.sleep, 0.05).result(5)
+        pool.submit_with((CONTINUE, 0.0), time.sleep, 0.05).result(5)
+        assert 0.05 <= pool.continue_latency() < 1.0
+    finally:
+        pool.shutdown()
+
+
+class _SlowSecond:
+    """espeak-ng speech whose second sentence takes ``delay`` seconds to make; notes when it
+    was done."""
+
+    name = "slow"
+
+    def __init__(self, espeak, delay: float) -> None:
+        self.espeak, self.delay = espeak, delay
+        self.voice = next(v for v in espeak.voices() if v.id == "espeak:en-us")
+        self.second_done: float | None = None
+
+    def voices(self):
+        from bridge.speech.tts.base import Voice
+
+        return [Voice(id="slow", provider="slow", name="slow", lang="en-us")]
+
+    def synthesize(self, text, voice):
+        from bridge.speech.sentences import streaming_pieces
+
+        for k, piece in enumerate(streaming_pieces(text)):
+            chunks = list(self.espeak.synthesize(piece, self.voice))
+            if k == 1:
+                time.sleep(self.delay)
+                self.second_done = time.monotonic()
+            yield from chunks
+
+
+@pytest.mark.parametrize("busy", [False, True])
+async def test_a_busy_server_starts_a_short_first_sentence_once_the_next_is_made(espeak, busy):
+    """"Hi." lasts a third of a second. When the pool has lately taken 2 s to return a
+    playing utterance's next sentence, playback waits for the second sentence instead of
+    running dry after the first; an idle pool starts at once."""
+    from bridge.server import Server, ServerConfig
+    from bridge.session import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+
+    from .wsclient import Client
+
+    tts = _SlowSecond(espeak, delay=0.5)
+    server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                    tts=TTSRegistry([tts]))
+    await server.start()
+    try:
+        if busy:  # three due sentences, a second's work each, on the server's two workers
+            jobs = [server.executor.submit_with((CONTINUE, float(k)), time.sleep, 1.0)
+                    for k in range(3)]
+            for job in jobs:
+                job.result(10)
+            assert server.executor.continue_latency() >= 1.9  # the third waited a second
+        client, _ = await Client.open(server.port)
+        await client.send({"type": "say", "id": "u", "text": "Hi. This second sentence takes a while."})
+        first = (await client.until(lambda m: m["type"] == "audio"))[-1]
+        first_at = time.monotonic()
+        assert first["seq"] == 0
+        await client.utterance("u")
+        assert tts.second_done is not None
+        if busy:
+            assert first_at >= tts.second_done
+        else:
+            assert first_at < tts.second_done - 0.3
+        await client.close()
+    finally:
+        await server.stop()
