@@ -53,6 +53,7 @@ SENTENCES = (
 )
 PROMPTS = ("what is your name", "tell me a joke", "how are you", "what can you do")
 CLIP_TEXT = "Papa bought a big blue boat. It sails across the bay every morning."
+LATE_EVENTS = 50  # late messages the report details, the first ones
 _SERVING = re.compile(r"talkbridge serving (wss?://\S+)")
 
 
@@ -197,6 +198,8 @@ class Tally:
     frames: Counter[str] = field(default_factory=Counter)  # audio chunks, curve rows, idle rows
     late: Counter[str] = field(default_factory=Counter)    # late frames by utterance source
     worst_late: float = 0.0                                # s past its play time, the worst one
+    started: float = 0.0                                   # loop time the run began
+    late_events: list[dict[str, Any]] = field(default_factory=list)  # the first late messages
     lead: Histogram = field(default_factory=Histogram)
     response: dict[str, Histogram] = field(default_factory=dict)  # kind → ask to first frame
     errors: Counter[str] = field(default_factory=Counter)
@@ -224,13 +227,14 @@ class ClientView:
         self.tally.received[kind] += 1
         utt_id = str(msg.get("id", ""))
         if kind == "audio":
-            self._frame(utt_id, at, self.checker.audio(utt_id, float(msg["t"]), at), "audio")
+            t = float(msg["t"])
+            self._frame(utt_id, at, self.checker.audio(utt_id, t, at), "audio", t)
         elif kind == "curves" and utt_id == "idle":
             self.tally.frames["idle"] += int(msg["n"])
         elif kind == "curves":
-            verdict = self.checker.curves(utt_id, float(msg["t"]), int(msg["n"]),
-                                          float(msg["fps"]), at)
-            self._frame(utt_id, at, verdict, "curves")
+            t = float(msg["t"])
+            verdict = self.checker.curves(utt_id, t, int(msg["n"]), float(msg["fps"]), at)
+            self._frame(utt_id, at, verdict, "curves", t)
         elif kind == "utterance" and msg.get("state") == "start":
             self.sources[utt_id] = str(msg.get("source", "say"))
             self._fresh.add(utt_id)
@@ -243,14 +247,22 @@ class ClientView:
             self.tally.errors[str(msg.get("code", "?"))] += 1
         return None
 
-    def _frame(self, utt_id: str, at: float, verdict: Verdict, what: str) -> None:
+    def _frame(self, utt_id: str, at: float, verdict: Verdict, what: str, t: float) -> None:
+        """Count a message's frames; a late one is also noted with its place in the run and
+        in its utterance (a sentence boundary, a stall of every stream at once)."""
         tally = self.tally
         tally.frames[what] += verdict.frames
         if verdict.lead is not None:
             tally.lead.add(verdict.lead)
         if verdict.late:
-            tally.late[self.sources.get(utt_id, "?")] += verdict.late
+            source = self.sources.get(utt_id, "?")
+            tally.late[source] += verdict.late
             tally.worst_late = max(tally.worst_late, -(verdict.lead or 0.0))
+            if len(tally.late_events) < LATE_EVENTS:
+                tally.late_events.append({
+                    "run_s": round(at - tally.started, 2), "source": source, "what": what,
+                    "utterance_t": round(t, 3), "frames": verdict.late,
+                    "late_ms": round(-(verdict.lead or 0.0) * 1000, 1)})
         if utt_id in self._fresh:
             self._fresh.discard(utt_id)
             if self._asked is not None:
@@ -331,7 +343,8 @@ def build_report(opts: LoadOptions, tally: Tally, elapsed: float, server: dict[s
         "frames": {"audio": tally.frames["audio"], "curves": tally.frames["curves"],
                    "idle": tally.frames["idle"], "checked": checked},
         "late": {"frames": late, "share": round(late / checked, 6) if checked else 0.0,
-                 "by_source": dict(tally.late), "worst_ms": round(tally.worst_late * 1000, 1)},
+                 "by_source": dict(tally.late), "worst_ms": round(tally.worst_late * 1000, 1),
+                 "first": tally.late_events},
         "lead_ms": {"p1": tally.lead.percentile(1), "p50": tally.lead.percentile(50),
                     "p99": tally.lead.percentile(99)},
         "first_frame_ms": {kind: {"p50": h.percentile(50), "p99": h.percentile(99)}
@@ -361,6 +374,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"idle {r['frames']['idle']} (not checked)",
         f"late frames  {r['late']['frames']} ({100 * r['late']['share']:.3f} %) "
         f"{r['late']['by_source'] or ''} worst {r['late']['worst_ms']} ms",
+        *[f"  late at    {e['run_s']} s: {e['source']} {e['what']} t={e['utterance_t']} s, "
+          f"{e['frames']} frames, {e['late_ms']} ms" for e in r["late"].get("first", [])[:5]],
         f"lead ms      p1 {r['lead_ms']['p1']}, p50 {r['lead_ms']['p50']}, p99 {r['lead_ms']['p99']}",
         "first frame  " + ", ".join(f"{k} p50 {v['p50']} / p99 {v['p99']} ms"
                                     for k, v in r["first_frame_ms"].items()),
@@ -564,7 +579,7 @@ async def run_load(url: str, opts: LoadOptions, pid: int | None = None) -> dict[
     tally, lag, samples = Tally(), Histogram(), []
     loop = asyncio.get_running_loop()
     load_start, cpu_start = round(os.getloadavg()[0], 2), read_sample(os.getpid(), 0.0).cpu
-    t0 = loop.time()
+    t0 = tally.started = loop.time()
     watchers = [asyncio.create_task(_watch_lag(lag))]
     if pid is not None:
         watchers.append(asyncio.create_task(_sample(pid, t0, samples)))

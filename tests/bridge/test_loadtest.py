@@ -54,7 +54,7 @@ def test_audio_in_curves_are_due_one_buffer_after_the_client_sent_that_audio():
 
 
 def test_client_view_counts_late_frames_by_source_and_hands_back_ends():
-    tally = Tally()
+    tally = Tally(started=4.0)
     view = ClientView(buffer=0.3, tally=tally)
     view.ask("say", 9.5)
     assert view.receive({"type": "utterance", "id": "s1", "state": "start", "source": "say"}, 9.9) is None
@@ -68,6 +68,10 @@ def test_client_view_counts_late_frames_by_source_and_hands_back_ends():
     assert tally.frames == {"audio": 2, "curves": 3, "idle": 3}
     assert tally.late == {"say": 1}
     assert tally.worst_late == pytest.approx(0.15)
+    # Where it fell: 6.5 s into the run, 50 ms into its utterance (a sentence boundary or
+    # a stall of every stream shows up here).
+    assert tally.late_events == [{"run_s": 6.5, "source": "say", "what": "audio",
+                                  "utterance_t": 0.05, "frames": 1, "late_ms": 150.0}]
     assert tally.errors == {"queue_full": 1}
     assert tally.response["say"].percentile(50) == 500.0
 
