@@ -349,6 +349,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                  and k not in ("token", "life")}),
         dialogue=replace(dialogue_config(conf), warm_up=True),
         freeze_startup_objects=True,
+        engine=str(server_conf.get("engine", "torch")),
     )
     from .speech.tts.config import make_registry
     from .transports.udp_outputs import OutputError

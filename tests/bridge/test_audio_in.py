@@ -24,10 +24,12 @@ def checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-async def server(registry, checkpoint):
-    srv = Server(ServerConfig(port=0, weights=str(checkpoint), session=SessionConfig(idle=False)),
-                 tts=registry)
+@pytest.fixture(params=["torch", "auto"])
+async def server(request, registry, checkpoint):
+    """The server's batch in PyTorch (its default) and in ``auto`` (ONNX Runtime on a CPU)."""
+    srv = Server(ServerConfig(port=0, weights=str(checkpoint), session=SessionConfig(idle=False),
+                              engine=request.param), tts=registry)
+    assert srv.network.engine.name == {"torch": "torch", "auto": "onnxruntime"}[request.param]
     await srv.start()
     yield srv
     await srv.stop()
