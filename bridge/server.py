@@ -58,8 +58,9 @@ class ServerConfig:
     weights: str | None = None       # network checkpoint; None: the shipped one
     device: str | None = None        # torch device; None: CUDA when present, else CPU
     # The batch's engine: "torch" (default), or "auto" for ONNX Runtime's batches of up to 8
-    # streams on a CPU (3.6× faster for one stream), not the default until soaks clear it
-    # of the stalls seen in two of its three 10-minute runs (see blendshape/engine.py).
+    # streams on a CPU (3.6× faster for one stream). Not the default until soaks clear it:
+    # two of its four 100-session runs had every audio_in stream stall at once, ~60 ms past
+    # due, which none of four PyTorch runs had; the cause is not yet known.
     engine: str = "torch"
     tls_cert: str | None = None      # PEM certificate (chain): serve wss:// and https://
     tls_key: str | None = None       # PEM key; None: it is in tls_cert
