@@ -15,12 +15,12 @@ from typing import Any
 import msgpack
 import numpy as np
 
-log = logging.getLogger(__name__)
-
 from blendshape import procedural
 from blendshape.animator import SpeechAnimator
 from blendshape.phonemes import to_viseme_spans
 from blendshape.train.metrics import energy_baseline
+
+log = logging.getLogger(__name__)
 
 TWO_SENTENCES = "Papa bought a big blue boat. It sails across the bay every morning."
 LONG_FIRST = ("Well, as I was telling the harbour master only yesterday afternoon, the old blue "

@@ -255,14 +255,14 @@ class ClientView:
         if verdict.lead is not None:
             tally.lead.add(verdict.lead)
         if verdict.late:
-            source = self.sources.get(utt_id, "?")
+            source, lateness = self.sources.get(utt_id, "?"), -(verdict.lead or 0.0)
             tally.late[source] += verdict.late
-            tally.worst_late = max(tally.worst_late, -(verdict.lead or 0.0))
+            tally.worst_late = max(tally.worst_late, lateness)
             if len(tally.late_events) < LATE_EVENTS:
                 tally.late_events.append({
                     "run_s": round(at - tally.started, 2), "source": source, "what": what,
                     "utterance_t": round(t, 3), "frames": verdict.late,
-                    "late_ms": round(-(verdict.lead or 0.0) * 1000, 1)})
+                    "late_ms": round(lateness * 1000, 1)})
         if utt_id in self._fresh:
             self._fresh.discard(utt_id)
             if self._asked is not None:

@@ -466,16 +466,8 @@ class Session:
         """The utterance's speech, sentence by sentence, synthesized in the worker pool."""
         texts = utt.sentences if utt.sentences is not None else _one(utt.text)
         async for text in texts:
-            ready = utt.presynth.pop(text, None)
-            if ready is not None:
-                try:
-                    for chunk in await ready:
-                        utt.synthesized += len(chunk.pcm) / chunk.rate
-                        yield chunk
-                    continue
-                except (TTSError, ValueError) as exc:  # synthesize it again, now
-                    log.info("session %s: prepared sentence failed (%s); retrying", self.id, exc)
-            if utt.sentences is not None:
+            chunks = await self._prepared(utt, text)
+            if chunks is None and utt.sentences is not None:
                 # A reply arrives one piece at a time (``SentenceStream`` has cut it), and a
                 # provider makes one chunk of a piece. One job makes it whole: asking the
                 # provider's iterator for a second chunk would cost a second wait in a busy
@@ -483,8 +475,10 @@ class Session:
                 # asked for that much later.
                 if utt.stop:
                     return
-                for chunk in await workers.run(self.executor, self._priority(utt),
-                                               _synthesize_piece, utt.provider, text, utt.voice):
+                chunks = await workers.run(self.executor, self._priority(utt),
+                                           _synthesize_piece, utt.provider, text, utt.voice)
+            if chunks is not None:
+                for chunk in chunks:
                     utt.synthesized += len(chunk.pcm) / chunk.rate
                     yield chunk
                 continue
@@ -498,6 +492,18 @@ class Session:
                     yield chunk
             finally:
                 ahead.cancel()
+
+    async def _prepared(self, utt: _Utterance, text: str) -> list[SpeechChunk] | None:
+        """The sentence as synthesized ahead (while the user paused), or None when it wasn't
+        or that failed (then it is synthesized again, now)."""
+        ready = utt.presynth.pop(text, None)
+        if ready is None:
+            return None
+        try:
+            return await ready
+        except (TTSError, ValueError) as exc:
+            log.info("session %s: prepared sentence failed (%s); retrying", self.id, exc)
+            return None
 
     async def _next_sentence(self, iterator: Iterator[SpeechChunk],
                              utt: _Utterance) -> SpeechChunk | None:
