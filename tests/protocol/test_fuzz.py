@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 import numpy as np
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from blendshape.phonemes import PhonemeSpan
@@ -98,6 +98,7 @@ def _header(kind: str, length: int) -> bytes:
        st.booleans())
 def test_headers_that_promise_huge_payloads_are_refused_without_allocating(kind, length, tail,
                                                                            as_field) -> None:
+    assume(len(tail) < length)  # a promise the frame doesn't keep; 5 bytes after "5" is honest
     frame = _header(kind, length) + tail
     if as_field:  # the lie sits inside a well-formed say
         frame = b"\x82\xa4type\xa3say\xa4text" + frame
