@@ -10,6 +10,12 @@ longest sentence seen so far (measured: 295 → 785 MB over 160 sentences of 3�
 two threads). Long runs therefore ask the arena to give back what they grew
 (``memory.enable_memory_arena_shrinkage``, see :class:`_ReleasingSession`): the same
 sentences then end at 223 MB, for synthesis 3 % slower (median, side by side).
+
+Threads: onnxruntime's pool threads spin while they wait for work, by default. A server runs
+a sentence in each of its synthesis threads at once, so the spinning burned cores that the
+other sentence, the event loop and the network's batch were waiting for. Without it (measured
+side by side, two threads speaking the load test's sentences on 2 cores): 20.9 s of speech
+per second against 17.4, for the same 100–125 ms per sentence on an idle machine.
 """
 
 from __future__ import annotations
@@ -80,7 +86,7 @@ class PiperTTS:
             model = self._models.get(voice.id)
             if model is None:
                 raise TTSError(f"no Piper model for voice {voice.id}")
-            loaded = PiperVoice.load(model, include_alignments=True)
+            loaded = _open(model)
             if self.release_above is not None:
                 loaded.session = _ReleasingSession(loaded.session, self.release_above)
             self._loaded[voice.id] = loaded
@@ -99,6 +105,46 @@ class PiperTTS:
                 spans = _alignment_spans(chunk, len(pcm))
                 yield SpeechChunk(pcm=pcm, rate=chunk.sample_rate, phonemes=spans,
                                   text=piece, alphabet="ipa", lang=voice.lang)
+
+
+def _session_options() -> object:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see above
+    return options
+
+
+def _open(model: Path) -> object:
+    """``PiperVoice.load(model, include_alignments=True)``, with our session options.
+
+    Piper builds its session with default options and offers no way to pass others, so this
+    repeats its few steps (read the config, add the alignment output in memory, open the
+    session). If Piper's internals move, it warns once and loads Piper's way.
+    """
+    from piper import PiperVoice
+
+    try:
+        import json
+
+        import onnx
+        import onnxruntime
+        from piper.config import PiperConfig
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        config = PiperConfig.from_dict(json.loads(Path(f"{model}.json").read_text("utf-8")))
+        graph = onnx.load(str(model))
+        try:
+            add_alignment_output(graph)
+        except ValueError:  # already patched on disk
+            pass
+        session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                               sess_options=_session_options(),
+                                               providers=["CPUExecutionProvider"])
+        return PiperVoice(session=session, config=config)
+    except (ImportError, AttributeError, TypeError) as exc:
+        log.warning("Piper's loader changed (%s): its default threading is used", exc)
+        return PiperVoice.load(model, include_alignments=True)
 
 
 def _alignment_spans(chunk: object, n_samples: int) -> list[PhonemeSpan]:

@@ -1,0 +1,44 @@
+"""Piper loaded our way: the same voice as Piper's own loader, with threads that don't spin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge.speech.tts.piper import PiperTTS, _bundled_voices, _open
+
+piper = pytest.importorskip("piper")
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    paths = _bundled_voices()
+    if not paths:
+        pytest.skip("no bundled Piper voice")
+    return paths[0]
+
+
+def test_our_loader_speaks_exactly_like_pipers(model_path) -> None:
+    """With the random draws off, both loaders' sessions give the same samples and the same
+    per-phoneme durations: only the session's threading options differ."""
+    quiet = piper.SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    ours = _open(model_path)
+    theirs = piper.PiperVoice.load(model_path, include_alignments=True)
+    ids = ours.phonemes_to_ids(ours.phonemize("Papa bought a big blue boat.")[0])
+    audio, durations = ours.phoneme_ids_to_audio(ids, quiet, include_alignments=True)
+    ref_audio, ref_durations = theirs.phoneme_ids_to_audio(ids, quiet, include_alignments=True)
+    assert len(audio) > 22050  # over a second of speech
+    np.testing.assert_allclose(audio, ref_audio, atol=1e-5)
+    np.testing.assert_array_equal(durations, ref_durations)
+
+
+def test_the_voice_session_does_not_spin() -> None:
+    """A server speaks in several threads at once: spinning pool threads burned the cores the
+    other sentences, the event loop and the network's batch needed (see the module doc)."""
+    tts = PiperTTS()
+    voice = tts.voices()[0]
+    chunks = list(tts.synthesize("Hello there.", voice))
+    options = tts._load(voice).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    # The alignments still come: the spans cover the audio.
+    assert chunks and abs(chunks[0].phonemes[-1].end - chunks[0].duration) < 0.02
