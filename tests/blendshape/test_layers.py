@@ -116,6 +116,30 @@ def test_chunked_with_loudness_matches_one_pass():
     np.testing.assert_allclose(whole, np.concatenate(parts), atol=1e-6)
 
 
+def test_a_live_stream_one_or_two_frames_at_a_time_gets_the_whole_clips_life():
+    """A live stream asks for its life a frame or two at a time, which the layer answers from
+    a block it computed ahead; frame for frame it is the life of one query per stretch:
+    silence, then speech nods, then silence, then a second stream on a grid 4 ms later."""
+    empty = np.zeros((1, len(rig.ALL_CHANNELS)), np.float32)
+    first = np.arange(0, 20, 1 / FPS)
+    second = 20.004 + np.arange(0, 8, 1 / FPS)
+    loud = np.where((first > 6) & (first < 11), np.abs(np.sin(5 * first)), 0.0)
+    speech = loud > 0
+    stretches = [(first[~speech & (first < 6)], None), (first[speech], loud[speech]),
+                 (first[~speech & (first > 6)], None), (second, None)]
+    whole_layer, live = LifeLayer(seed=12), LifeLayer(seed=12)
+    for times, loudness in stretches:
+        whole = whole_layer.apply(np.repeat(empty, len(times), axis=0), times, loudness)
+        sizes = np.resize([1, 2, 2, 1, 2], len(times))  # 20 ms of audio: one frame or two
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        bounds = bounds[bounds < len(times)].tolist() + [len(times)]
+        parts = [live.apply(np.repeat(empty, b - a, axis=0), times[a:b],
+                            None if loudness is None else loudness[a:b])
+                 for a, b in zip(bounds, bounds[1:])]
+        np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-9)
+    assert np.abs(whole_layer.head(first[speech], loud[speech])).max() > 0  # nods were there
+
+
 def test_idle_frames_are_in_range_and_move():
     frames = idle_frames(LifeLayer(seed=2), np.arange(0, 10, 1 / FPS))
     assert frames[:, :52].min() >= 0 and frames[:, :52].max() <= 1
