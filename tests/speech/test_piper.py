@@ -42,3 +42,41 @@ def test_the_voice_session_does_not_spin() -> None:
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     # The alignments still come: the spans cover the audio.
     assert chunks and abs(chunks[0].phonemes[-1].end - chunks[0].duration) < 0.02
+
+
+class _Recording:
+    """Stands in for onnxruntime's session: notes whether each run asked to shrink."""
+
+    def __init__(self) -> None:
+        self.shrunk: list[bool] = []
+
+    def run(self, output_names, input_feed, run_options=None):
+        self.shrunk.append(run_options is not None and run_options.get_run_config_entry(
+            "memory.enable_memory_arena_shrinkage") == "cpu:0")
+        return []
+
+
+def test_the_arena_is_given_back_every_period_and_after_every_long_sentence() -> None:
+    """Short sentences keep the arena, except one run per period; a long one always gives
+    back what it grew. Timed on a virtual clock."""
+    from bridge.speech.tts.piper import _ReleasingSession
+
+    now = [0.0]
+    inner = _Recording()
+    session = _ReleasingSession(inner, above=256, every=30.0, clock=lambda: now[0])
+    short, long = {"input": np.zeros((1, 100), np.int64)}, {"input": np.zeros((1, 300), np.int64)}
+    for t in (1.0, 10.0, 29.9, 30.0, 31.0, 45.0, 59.9, 60.0):
+        now[0] = t
+        session.run(None, short)
+    assert inner.shrunk == [False, False, False, True, False, False, False, True]
+    now[0] = 61.0
+    session.run(None, long)  # long: shrinks whatever the clock says, and restarts the period
+    now[0] = 90.5
+    session.run(None, short)
+    now[0] = 91.0
+    session.run(None, short)
+    assert inner.shrunk[-3:] == [True, False, True]
+    assert session.shrinks == 4
+    never = _ReleasingSession(_Recording(), above=256, every=None, clock=lambda: 1e9)
+    never.run(None, short)
+    assert never._session.shrunk == [False]
