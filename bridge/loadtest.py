@@ -301,26 +301,40 @@ def read_sample(pid: int, t: float) -> Sample:
 
 
 def summarize_samples(samples: list[Sample], seconds: float) -> dict[str, Any] | None:
-    """CPU % (mean over the run, max over 1 s intervals) and RSS after warm-up.
+    """CPU % (mean over the run, max over 1 s intervals) and RSS growth after warm-up.
 
-    The first RSS figure is taken at ~10 % of the run: loading voices, the first sessions'
-    buffers and the allocator's pools are warm-up, not growth.
+    Growth compares the median RSS of the run's second tenth (loading voices, the first
+    sessions' buffers and the allocator's pools are warm-up, not growth) with that of its
+    last tenth, while the load is still on. Medians, not single samples: the voice gives
+    its arena back every 30 s, so RSS saws up and down by tens of MB, and two single
+    samples measured where in that saw they fell. Samples after the run (clients closing)
+    count only towards ``max``.
     """
     if len(samples) < 2:
         return None
     rates = [100.0 * (b.cpu - a.cpu) / (b.t - a.t) for a, b in zip(samples, samples[1:]) if b.t > a.t]
     span = samples[-1].t - samples[0].t
-    warm = next((s for s in samples if s.t >= 0.1 * seconds), samples[-1])
+    warm = _median_rss(samples, 0.1 * seconds, 0.2 * seconds)
+    last = _median_rss(samples, 0.9 * seconds, seconds)
     step = max(1, len(samples) // 10)
     return {
         "cpu_percent": {"mean": round(100.0 * (samples[-1].cpu - samples[0].cpu) / span, 1),
                         "max": round(max(rates), 1)},
-        "rss_mb": {"first": round(warm.rss, 1), "first_at_s": round(warm.t, 1),
-                   "last": round(samples[-1].rss, 1), "max": round(max(s.rss for s in samples), 1),
-                   "growth_percent": round(100.0 * (samples[-1].rss - warm.rss) / warm.rss, 2),
+        "rss_mb": {"first": round(warm, 1), "first_at_s": round(0.1 * seconds, 1),
+                   "last": round(last, 1), "max": round(max(s.rss for s in samples), 1),
+                   "growth_percent": round(100.0 * (last - warm) / warm, 2),
                    "series": [[round(s.t), round(s.rss, 1)] for s in samples[::step]]},
         "samples": len(samples),
     }
+
+
+def _median_rss(samples: list[Sample], start: float, end: float) -> float:
+    """Median RSS of the samples in [start, end]; the nearest sample if none falls there."""
+    inside = sorted(s.rss for s in samples if start <= s.t <= end)
+    if not inside:
+        return min(samples, key=lambda s: abs(s.t - start)).rss
+    mid = len(inside) // 2
+    return inside[mid] if len(inside) % 2 else (inside[mid - 1] + inside[mid]) / 2
 
 
 # ---- the report (pure) -------------------------------------------------------------------
@@ -382,8 +396,8 @@ def format_report(r: dict[str, Any]) -> str:
     ]
     if srv:
         lines += [f"server cpu % mean {srv['cpu_percent']['mean']}, max {srv['cpu_percent']['max']}",
-                  f"server RSS   {srv['rss_mb']['first']} MB at {srv['rss_mb']['first_at_s']} s → "
-                  f"{srv['rss_mb']['last']} MB (growth {srv['rss_mb']['growth_percent']} %, "
+                  f"server RSS   {srv['rss_mb']['first']} MB (median from {srv['rss_mb']['first_at_s']} s) → "
+                  f"{srv['rss_mb']['last']} MB (last tenth; growth {srv['rss_mb']['growth_percent']} %, "
                   f"max {srv['rss_mb']['max']})"]
     for generation, row in sorted((r.get("server_gc") or {}).items()):
         lines.append(f"server gc {generation}  {row.get('count', 0):.0f} collections, "

@@ -95,12 +95,25 @@ def test_proc_parsing():
 
 
 def test_rss_growth_is_measured_after_warm_up():
-    samples = [Sample(t, cpu=t * 0.5, rss=100.0 if t < 10 else 200.0 + t) for t in range(100)]
+    """Median of the second tenth against median of the last tenth of the load."""
+    samples = [Sample(t, cpu=t * 0.5, rss=100.0 if t < 10 else 200.0 + t) for t in range(101)]
     summary = summarize_samples(samples, seconds=100)
-    assert summary["rss_mb"]["first"] == 210.0 and summary["rss_mb"]["last"] == 299.0
-    assert summary["rss_mb"]["growth_percent"] == pytest.approx(100 * 89 / 210, abs=0.01)
+    assert summary["rss_mb"]["first"] == 215.0 and summary["rss_mb"]["last"] == 295.0
+    assert summary["rss_mb"]["growth_percent"] == pytest.approx(100 * 80 / 215, abs=0.01)
     assert summary["cpu_percent"] == {"mean": 50.0, "max": 50.0}
     assert summarize_samples(samples[:1], seconds=100) is None
+
+
+def test_a_sawing_rss_with_no_trend_has_no_growth_and_closing_time_is_not_the_show():
+    """RSS that saws between 780 and 860 MB has not grown, wherever the end sample falls;
+    a jump while the clients close (after the run) shows in ``max`` only."""
+    saw = [Sample(t, cpu=t, rss=780.0 + 80.0 * ((t % 30) / 29)) for t in range(600)]
+    closing = [Sample(600.5, cpu=600.5, rss=900.0), Sample(601.5, cpu=601.5, rss=950.0)]
+    summary = summarize_samples(saw + closing, seconds=600)
+    assert abs(summary["rss_mb"]["growth_percent"]) < 1.0
+    assert summary["rss_mb"]["max"] == 950.0
+    leaking = [Sample(s.t, s.cpu, s.rss + 0.1 * s.t) for s in saw]  # +54 MB over the run
+    assert summarize_samples(leaking, seconds=600)["rss_mb"]["growth_percent"] > 5.0
 
 
 def test_bounds_and_loopback():
