@@ -508,10 +508,15 @@ class LifeLayer:
     def head(self, times: np.ndarray, loudness: np.ndarray | None = None) -> np.ndarray:
         """(n, 3) head yaw/pitch/roll in radians: the layers that are on, summed."""
         times = np.asarray(times, dtype=np.float64)
+        head = self._idle_head(times)
+        if self.config.head:
+            head = head + self.speech_motion(times, loudness)
+        return head
+
+    def _idle_head(self, times: np.ndarray) -> np.ndarray:
+        """(n, 3) sway and breathing: the part of the head that is pure in time."""
         c = self.config
         head = self.sway(times) if c.head else np.zeros((len(times), 3))
-        if c.head:
-            head = head + self.speech_motion(times, loudness)
         if c.breathing:
             head[:, 1] += self.breathing(times)
         return head
@@ -560,10 +565,7 @@ class LifeLayer:
         c = self.config
         blink = self.blink(times) if c.blinks else np.zeros(len(times))
         gaze = _gaze_columns(self.gaze(times)) if c.gaze else np.zeros((len(times), 12))
-        head = self.sway(times) if c.head else np.zeros((len(times), 3))
-        if c.breathing:
-            head[:, 1] += self.breathing(times)
-        return blink, gaze, head
+        return blink, gaze, self._idle_head(times)
 
 
 def _gaze_columns(gaze: np.ndarray) -> np.ndarray:
