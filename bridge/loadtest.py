@@ -26,6 +26,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -330,11 +331,10 @@ def summarize_samples(samples: list[Sample], seconds: float) -> dict[str, Any] |
 
 def _median_rss(samples: list[Sample], start: float, end: float) -> float:
     """Median RSS of the samples in [start, end]; the nearest sample if none falls there."""
-    inside = sorted(s.rss for s in samples if start <= s.t <= end)
+    inside = [s.rss for s in samples if start <= s.t <= end]
     if not inside:
         return min(samples, key=lambda s: abs(s.t - start)).rss
-    mid = len(inside) // 2
-    return inside[mid] if len(inside) % 2 else (inside[mid - 1] + inside[mid]) / 2
+    return statistics.median(inside)
 
 
 # ---- the report (pure) -------------------------------------------------------------------

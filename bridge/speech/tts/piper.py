@@ -193,7 +193,6 @@ class _ReleasingSession:
         self._every, self._clock = every, clock
         self._last = clock()
         self._lock = threading.Lock()
-        self.shrinks = 0
 
     def run(self, output_names, input_feed, run_options=None):
         if run_options is None and self._shrink(input_feed.get("input")):
@@ -213,7 +212,7 @@ class _ReleasingSession:
             long = ids is not None and ids.shape[-1] > self._above
             if not long and (self._every is None or now - self._last < self._every):
                 return False
-            self._last, self.shrinks = now, self.shrinks + 1
+            self._last = now
             return True
 
     def __getattr__(self, name: str) -> object:
