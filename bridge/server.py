@@ -58,9 +58,10 @@ class ServerConfig:
     weights: str | None = None       # network checkpoint; None: the shipped one
     device: str | None = None        # torch device; None: CUDA when present, else CPU
     # The batch's engine: "torch" (default), or "auto" for ONNX Runtime's batches of up to 8
-    # streams on a CPU (3.6× faster for one stream). Not the default until soaks clear it:
-    # two of its four 100-session runs had every audio_in stream stall at once, ~60 ms past
-    # due, which none of four PyTorch runs had; the cause is not yet known.
+    # streams on a CPU (3.6× faster for one stream). Not the default until soaks clear it.
+    # Two of its four 100-session runs had every audio_in stream stall at once; later PyTorch
+    # runs had such stalls too (before Piper stopped spinning and the life layer got cheap),
+    # so the stall was not the engine's, but "auto" has not been soaked since.
     engine: str = "torch"
     tls_cert: str | None = None      # PEM certificate (chain): serve wss:// and https://
     tls_key: str | None = None       # PEM key; None: it is in tls_cert
