@@ -455,8 +455,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
     from .progress import ProgressBar
-    from .server import default_registry
-    from .training import build_corpus
+    from .training import build_corpus, training_registry
 
     started = time.time()
     offline = args.quality == "offline"
@@ -470,7 +469,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         clips = load_shard(str(corpus))
         print(f"corpus: {len(clips)} clips from {corpus}")
     else:
-        clips = build_corpus(default_registry(), args.minutes, seed=args.seed,
+        clips = build_corpus(training_registry(), args.minutes, seed=args.seed,
                              progress=ProgressBar("corpus (min)"))
         work.mkdir(parents=True, exist_ok=True)
         save_shard(str(corpus), clips)

@@ -80,3 +80,17 @@ def test_the_arena_is_given_back_every_period_and_after_every_long_sentence() ->
     never = _ReleasingSession(_Recording(), above=256, every=None, clock=lambda: 1e9)
     never.run(None, short)
     assert never._session.shrunk == [False]
+
+
+def test_duration_noise_off_gives_the_same_timing_every_time(model_path) -> None:
+    """The corpus turns Piper's duration noise off (``bridge/training.py`` says why): the
+    phoneme timings are then the duration predictor's own, the same on every run, while the
+    voice's default draws new ones."""
+    def timings(tts: PiperTTS) -> list[tuple[str, float, float]]:
+        voice = tts.voices()[0]
+        return [(s.phoneme, s.start, s.end) for c in tts.synthesize("Maybe Bob will bake bread.", voice)
+                for s in c.phonemes]
+    steady, default = PiperTTS([model_path], duration_noise=0.0), PiperTTS([model_path])
+    assert timings(steady) == timings(steady)
+    assert timings(default) != timings(default)
+    assert default._load(default.voices()[0]).config.noise_w_scale > 0  # the voice's own, kept

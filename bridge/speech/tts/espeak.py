@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
+import os
 import threading
 from typing import Iterator
 
@@ -75,6 +77,30 @@ def _languages(raw: bytes) -> list[str]:
     return out
 
 
+def _system_library() -> tuple[ctypes.CDLL, bytes | None]:
+    """The distribution's ``libespeak-ng``: the only build here that can drive MBROLA."""
+    # By path: by soname, dlopen would hand back the wheel's library if it is loaded already.
+    for path in sorted(glob.glob("/usr/lib/*/libespeak-ng.so.1") + glob.glob("/usr/lib/libespeak-ng.so.1")):
+        return ctypes.CDLL(path), None
+    raise TTSError("MBROLA voices need the system espeak-ng: "
+                   "apt-get install espeak-ng mbrola mbrola-us1")
+
+
+def _identity(events: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    return events
+
+
+def _drop_lead(events: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """MBROLA's audio lacks the 1,000-sample lead that espeak counts into every event.
+
+    Measured on 14 voices × 6 sentences: the first event sits at sample 1,000 and the last
+    one ends 1,000 samples after the audio; stop closures and vowel onsets line up once
+    every event moves back by the first one's offset.
+    """
+    lead = events[0][1] if events else 0
+    return [(name, max(0, sample - lead)) for name, sample in events]
+
+
 class EspeakTTS:
     """One shared engine per process; synthesis is serialized by a lock."""
 
@@ -82,6 +108,8 @@ class EspeakTTS:
     _lock = threading.Lock()
     _lib: ctypes.CDLL | None = None
     _rate = 22050
+    _library = staticmethod(_load_library)
+    _align = staticmethod(_identity)
 
     def __init__(self) -> None:
         self._samples: list[bytes] = []
@@ -92,7 +120,7 @@ class EspeakTTS:
     def _engine(self) -> ctypes.CDLL:
         cls = type(self)
         if cls._lib is None:
-            lib, data = _load_library()
+            lib, data = self._library()
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data,
                                          _PHONEME_EVENTS | _PHONEME_IPA)
             if rate <= 0:
@@ -142,21 +170,71 @@ class EspeakTTS:
             lib = self._engine()
             if lib.espeak_SetVoiceByName((voice.name or voice.lang).encode()) != 0:
                 raise TTSError(f"espeak-ng has no voice {voice.lang!r}")
+            # An MBROLA voice speaks at its database's rate, not the one Initialize returned.
+            rate = int(lib.espeak_ng_GetSampleRate()) if hasattr(lib, "espeak_ng_GetSampleRate") \
+                else self._rate
             lib.espeak_SetSynthCallback(self._callback)
             self._samples, self._events = [], []
             data = sentence.encode("utf-8")
             lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
             lib.espeak_Synchronize()
-            samples, events = self._samples, self._events
+            samples, events = self._samples, self._align(self._events)
         pcm = np.frombuffer(b"".join(samples), dtype="<i2").astype(np.float32) / 32768.0
-        rate = float(self._rate)
         spans: list[PhonemeSpan] = []
         total = len(pcm)
         if events and events[0][1] > 0:
-            spans.append(PhonemeSpan("", 0.0, events[0][1] / rate))
+            spans.append(PhonemeSpan("", 0.0, events[0][1] / float(rate)))
         for i, (name, start) in enumerate(events):
             end = events[i + 1][1] if i + 1 < len(events) else total
             if end > start:
-                spans.append(PhonemeSpan(name, start / rate, end / rate))
-        return SpeechChunk(pcm=pcm, rate=self._rate, phonemes=spans, text=sentence,
+                spans.append(PhonemeSpan(name, start / float(rate), end / float(rate)))
+        return SpeechChunk(pcm=pcm, rate=rate, phonemes=spans, text=sentence,
                            alphabet="ipa", lang=voice.lang)
+
+
+class MbrolaTTS(EspeakTTS):
+    """espeak-ng's MBROLA voices: diphones cut from recordings of real speakers.
+
+    For the network's corpus only (``talkbridge train``): espeak's formant voices are all one
+    synthetic timbre, and these are human ones whose phoneme timings are still exact, since
+    espeak-ng hands MBROLA the durations it reports. The wheel's library is built without
+    MBROLA, so this uses the distribution's (``apt-get install espeak-ng mbrola mbrola-us1``)
+    in its own engine. The databases forbid selling them; the weights hold none of their audio.
+    """
+
+    name = "mbrola"
+    _lock = threading.Lock()
+    _lib: ctypes.CDLL | None = None
+    _library = staticmethod(_system_library)
+    _align = staticmethod(_drop_lead)
+
+    def __init__(self, root: str = "/usr/share/mbrola") -> None:
+        super().__init__()
+        self.root = root
+
+    def voices(self) -> list[Voice]:
+        """Voices whose database is installed (``mb-us1`` needs ``/usr/share/mbrola/us1/us1``)."""
+        if self._voices is None:
+            found: list[Voice] = []
+            with self._lock:
+                lib = self._engine()
+                lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_VoiceInfo)
+                # espeak_ListVoices leaves MBROLA voices out: ask for each installed database.
+                dbs = sorted(os.listdir(self.root)) if os.path.isdir(self.root) else []
+                # mb-de1-en: the same database reading English through espeak's mapping.
+                for name in (f"{db}{suffix}" for db in dbs for suffix in ("", "-en")):
+                    db = name.removesuffix("-en")
+                    if not os.path.isfile(os.path.join(self.root, db, db)) or \
+                            lib.espeak_SetVoiceByName(f"mb-{name}".encode()) != 0:
+                        continue
+                    info = lib.espeak_GetCurrentVoice().contents
+                    if (info.identifier or b"").decode("utf-8", "replace").rpartition("/")[2] != f"mb-{name}":
+                        continue  # espeak fell back to another voice: this one isn't defined
+                    langs = _languages(ctypes.string_at(info.languages, 64)) if info.languages else []
+                    found.append(Voice(id=f"mbrola:{name}", provider="mbrola", name=f"mb-{name}",
+                                       lang=langs[0] if langs else db, aliases=(),
+                                       description=f"MBROLA {name}"))
+            self._voices = found
+            if found:  # after the scan, the next sentence lost its first phoneme event (once)
+                self._synthesize_sentence("a", found[0])
+        return self._voices

@@ -74,8 +74,13 @@ class PiperTTS:
 
     name = "piper"
 
-    def __init__(self, models: list[Path] | None = None, release_above: int | None = 256) -> None:
+    def __init__(self, models: list[Path] | None = None, release_above: int | None = 256,
+                 duration_noise: float | None = None) -> None:
         self.release_above = release_above  # phoneme ids; None: onnxruntime's default arena
+        # Piper's duration noise (``noise_w``) scaled by this; None keeps the voice's own.
+        # The network's corpus uses 0: with the noise on, the teacher's curves from Piper's
+        # alignments fit its audio far worse (see ``bridge/training.py``).
+        self.duration_noise = duration_noise
         self._models = {(_voice_for(m)).id: m for m in (models or _bundled_voices())}
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -93,6 +98,9 @@ class PiperTTS:
             if model is None:
                 raise TTSError(f"no Piper model for voice {voice.id}")
             loaded = _open(model)
+            if self.duration_noise is not None:
+                config = loaded.config  # type: ignore[attr-defined]
+                config.noise_w_scale = config.noise_w_scale * self.duration_noise
             if self.release_above is not None:
                 loaded.session = _ReleasingSession(loaded.session, self.release_above)
             self._loaded[voice.id] = loaded
