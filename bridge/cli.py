@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--fps", type=_positive_fps, default=60)
     say.add_argument("--emotion", help="e.g. happy, or happy=0.6,surprised=0.4")
     say.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
+    say.add_argument("--animator", choices=("auto", "network", "procedural"), default="auto",
+                     help="auto: the voice's exact phoneme timings (the network's teacher), the "
+                          "network for a voice without them; network: the network hears the "
+                          "audio; procedural: timings only")
+    say.add_argument("--weights", type=Path, help="network weights (default: the shipped ones)")
     say.add_argument("-o", "--output", action="append", required=True, type=Path,
                      help="output file; repeat for several (.wav, .json, .csv, .a2f.json, .gltf, .glb)")
 
@@ -197,7 +202,8 @@ def cmd_say(args: argparse.Namespace) -> int:
             supported = ", ".join((".wav",) + tuple(export.SUPPORTED_EXTENSIONS))
             raise SystemExit(f"talkbridge say: cannot write {path}: use one of {supported}") from None
     result = render(default_registry(), args.text, voice=args.voice, lang=args.lang,
-                    fps=args.fps, emotion=_emotion(args.emotion), seed=args.seed)
+                    fps=args.fps, emotion=_emotion(args.emotion), seed=args.seed,
+                    animator=args.animator, network=_lazy_network(args.weights))
     # A2F-style JSON names its sound track; point it at the .wav written beside it, if any.
     wav = next((p for p in outputs if p.suffix.lower() == ".wav"), None)
     for path in outputs:
@@ -211,6 +217,30 @@ def cmd_say(args: argparse.Namespace) -> int:
     print(f"{result.duration:.2f} s of speech, {len(result.frames)} frames at {result.fps} fps, "
           f"voice {result.voice}")
     return 0
+
+
+def _lazy_network(weights: Path | None):
+    """``say``'s network, loaded at the first sentence that needs it. Missing or corrupt
+    weights: one warning, then None for every sentence (the timings animate them)."""
+    loaded: list = []
+
+    def animate(pcm, rate: int, fps: int):
+        if not loaded:
+            try:
+                import torch
+
+                from blendshape.stream import load_network
+
+                loaded.append(load_network(weights, torch.device("cpu")))
+            except Exception as exc:  # noqa: BLE001 - any unloadable weights: the teacher speaks
+                log.warning("no network (%s): the procedural animator animates this speech", exc)
+                loaded.append(None)
+        if loaded[0] is None:
+            return None
+        from blendshape.stream import animate_clip
+
+        return animate_clip(loaded[0], pcm, rate, fps)
+    return animate
 
 
 def _read_audio(path: Path):

@@ -7,7 +7,7 @@ same text (and seed) carry the same curves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -31,18 +31,28 @@ class Rendering:
         return len(self.pcm) / float(self.rate)
 
 
+#: The network as ``say`` uses it: (pcm, rate, fps) → full frames; None: no weights loaded.
+Network = Callable[[np.ndarray, int, int], "np.ndarray | None"]
+
+
 def render(tts: TTSRegistry, text: str, voice: str | None = None, lang: str | None = None,
            fps: int = 60, emotion: str | Mapping[str, float] | None = None,
-           seed: int = 0) -> Rendering:
+           seed: int = 0, animator: str = "auto", network: Network | None = None) -> Rendering:
+    """``animator`` as in :class:`bridge.session.SessionConfig`: "auto" animates a voice's
+    exact phoneme timings and asks ``network`` only for a voice without them; "network" asks
+    it for every sentence. Where it gives nothing, the timings animate the sentence."""
     provider, chosen = tts.resolve(voice, lang)
-    animator = SpeechAnimator(fps=fps, emotion=emotion, life=LifeLayer(seed=seed))
+    face = SpeechAnimator(fps=fps, emotion=emotion, life=LifeLayer(seed=seed))
     pcm: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     phonemes: list[tuple[str, float, float]] = []
     rate = 0
     for chunk in provider.synthesize(text, chosen):
-        offset = animator.duration
-        segment = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet)
+        offset = face.duration
+        wanted = animator == "network" or (animator == "auto" and not chunk.phonemes)
+        curves = network(chunk.pcm, chunk.rate, fps) if wanted and network is not None else None
+        segment = face.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet,
+                           curves=curves, curves_fps=float(fps))
         rate = chunk.rate
         pcm.append(segment.pcm)
         frames.append(segment.frames)

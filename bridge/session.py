@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "talkbridge/0.1.0"
 _ARKIT_COLUMNS = rig.column_indices(rig.ARKIT52)
 Send = Callable[[m.ServerMessage], Awaitable[None]]
+ANIMATORS = ("auto", "network", "procedural")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ class SessionConfig:
     max_audio_in_backlog: float = 60.0
     idle: bool = True
     life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
+    #: What animates speech: "auto" the teacher (``blendshape/procedural.py``) on the exact
+    #: phoneme timings a voice reports and the network for a voice without them; "network"
+    #: the network always (the procedural animator when no weights load); "procedural"
+    #: never the network.
+    animator: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.animator not in ANIMATORS:
+            raise ValueError(f"animator must be one of {', '.join(ANIMATORS)}, not {self.animator!r}")
 
 
 @dataclass
@@ -447,13 +457,16 @@ class Session:
         """Frames for a voice that brings its own face, or none to report timings.
 
         Azure can send ARKit blendshapes (``meta["arkit60"]``): they drive the 52 ARKit
-        columns. A voice with no phoneme timings (Riva) is animated from its audio by the
-        network; without weights it falls back to the loudness-driven jaw.
+        columns. A voice with no phoneme timings (Riva), or every voice with ``animator =
+        "network"``, is animated from its audio by the network; without weights it falls back
+        to the timings, or for a voice without them to the loudness-driven jaw.
         """
         arkit = chunk.meta.get("arkit60")
         if isinstance(arkit, np.ndarray) and arkit.ndim == 2 and arkit.shape[1] == 52:
             return arkit, 60.0, _ARKIT_COLUMNS
-        if not chunk.phonemes and self.network is not None and len(chunk.pcm):
+        wanted = self.config.animator == "network" or (
+            self.config.animator == "auto" and not chunk.phonemes)
+        if wanted and self.network is not None and len(chunk.pcm):
             from blendshape.stream import animate_clip
 
             loop = asyncio.get_running_loop()

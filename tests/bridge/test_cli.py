@@ -43,6 +43,29 @@ def test_say_writes_wav_json_and_csv(tmp_path):
     assert len(rows) - 1 == len(doc["frames"])
 
 
+def test_say_animator_network_hears_the_audio_and_weights_that_fail_leave_the_timings(tmp_path):
+    """``--animator network`` animates espeak's audio with the network instead of its exact
+    timings; corrupt weights give one warning and the timings' curves, never a crash."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    runs = {"auto": [], "network": ["--animator", "network"],
+            "corrupt": ["--animator", "network", "--weights", str(bad)]}
+    frames, errs = {}, {}
+    for name, extra in runs.items():
+        path = tmp_path / f"{name}.json"
+        proc = subprocess.run(CLI + ["say", "Papa bought a big blue boat.", "--voice", "espeak:en-us",
+                                     "-o", str(path)] + extra, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        frames[name] = np.array(json.loads(path.read_text())["frames"])
+        errs[name] = proc.stderr
+    jaw = rig.ARKIT52.index("jawOpen")
+    assert frames["auto"].shape == frames["network"].shape
+    assert np.abs(frames["auto"] - frames["network"]).max() > 0.05
+    assert np.corrcoef(frames["auto"][:, jaw], frames["network"][:, jaw])[0, 1] > 0.6
+    assert np.array_equal(frames["corrupt"], frames["auto"])
+    assert errs["corrupt"].count("no network") == 1 and "no network" not in errs["network"]
+
+
 def test_say_fps_option(tmp_path):
     path = tmp_path / "x.json"
     subprocess.run(CLI + ["say", "Hello.", "--fps", "30", "-o", str(path)], check=True,

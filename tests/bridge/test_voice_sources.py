@@ -6,6 +6,7 @@ import dataclasses
 from typing import Iterator
 
 import numpy as np
+import pytest
 
 from blendshape import rig
 from bridge.server import Server, ServerConfig
@@ -41,14 +42,17 @@ class Untimed:
                                       meta=meta)
 
 
-async def _frames(espeak, blendshapes: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    registry = TTSRegistry([Untimed(espeak, blendshapes)])
-    server = Server(ServerConfig(port=0, session=SessionConfig(idle=False, lead=30.0)),
-                    tts=registry)
+async def _frames(espeak, blendshapes: bool, registry: TTSRegistry | None = None,
+                  animator: str = "auto", voice: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, int]:
+    registry = registry or TTSRegistry([Untimed(espeak, blendshapes)])
+    config = SessionConfig(idle=False, lead=30.0, animator=animator)
+    server = Server(ServerConfig(port=0, session=config), tts=registry)
     await server.start()
     try:
         client, welcome = await Client.open(server.port, channels=["arkit52"], audio_rate=16000)
-        await client.send({"type": "say", "id": "u", "text": "Papa bought a big blue boat."})
+        say = {"type": "say", "id": "u", "text": "Papa bought a big blue boat."}
+        await client.send(say if voice is None else {**say, "voice": voice})
         msgs = await client.utterance("u")
         frames = np.concatenate([curves_array(m, 52) for m in msgs if m["type"] == "curves"])
         pcm = np.concatenate([np.frombuffer(m["data"], "<i2") for m in msgs if m["type"] == "audio"])
@@ -78,3 +82,26 @@ async def test_a_voice_with_its_own_blendshapes_drives_the_arkit_columns(espeak)
     frames, _, _ = await _frames(espeak, blendshapes=True)
     smile = frames[:, rig.ARKIT_INDEX["mouthSmileLeft"]]
     assert np.median(smile) > 0.6  # Azure's curves, through the layers
+
+
+async def test_animator_network_animates_even_a_timed_voice_from_its_audio(espeak):
+    """``[session] animator = "network"``: espeak's own timings are ignored and the network
+    hears the audio, so the curves differ from the teacher's yet move with them."""
+    timed = TTSRegistry([espeak])
+    teacher, _, _ = await _frames(espeak, False, timed, voice="espeak:en-us")
+    heard, _, _ = await _frames(espeak, False, timed, animator="network", voice="espeak:en-us")
+    # espeak's trailing silence varies by a few ms between runs: compare what both cover
+    assert abs(len(teacher) - len(heard)) <= 3
+    n = min(len(teacher), len(heard))
+    teacher, heard = teacher[:n], heard[:n]
+    jaw = rig.ARKIT_INDEX["jawOpen"]
+    assert np.abs(teacher - heard).max() > 0.05
+    assert np.corrcoef(teacher[:, jaw], heard[:, jaw])[0, 1] > 0.6
+    untimed, _, _ = await _frames(espeak, False)  # what a voice without timings gets
+    n = min(n, len(untimed))
+    assert np.corrcoef(untimed[:n, jaw], heard[:n, jaw])[0, 1] > 0.95
+
+
+def test_an_unknown_animator_is_refused():
+    with pytest.raises(ValueError, match="auto, network, procedural"):
+        SessionConfig(animator="neural")
