@@ -31,6 +31,11 @@ _AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ"
 #: Glottals take the mouth shape of their neighbours instead of one of their own.
 TRANSPARENT = frozenset("hɦʔ")
 
+#: A diphthong's second element after a vowel (English oʊ, əʊ, aʊ) rounds the lips further
+#: than the lone vowel does (ʊ in "book" → oh): it is the pucker of ARPAbet's OW and AW
+#: offglides. Without this, espeak and Piper taught "oh" where flite's timings say "ou".
+OFFGLIDES: dict[str, str] = {"ʊ": "ou"}
+
 IPA_VISEMES: dict[str, str] = {
     # bilabials
     "p": "PP", "b": "PP", "m": "PP", "ɓ": "PP", "ʙ": "PP", "ɸ": "PP", "β": "PP",
@@ -182,11 +187,14 @@ _VOWELS = frozenset(
 )
 
 
-def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False) -> list[str]:
-    """Visemes for one IPA phoneme as a TTS engine names it (``ˈaɪ`` → ``["aa", "ih"]``).
+def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False,
+                after_vowel: bool = False) -> list[str]:
+    """Visemes for one IPA phoneme as a TTS engine names it (``ˈaʊ`` → ``["aa", "ou"]``).
 
     An empty list means the symbol is transparent (a glottal): it takes its neighbours' shape.
     Silence and pauses give ``["sil"]``. Unknown symbols give ``["sil"]`` unless ``strict``.
+    ``after_vowel``: the phoneme before ended in a vowel, so a leading ``ʊ`` is an offglide
+    (Piper reports ``o`` and ``ʊ`` of "go" as two tokens).
     """
     if symbol.strip() in _SILENCE or all(ch in _PROSODIC for ch in symbol):
         return ["sil"]
@@ -200,7 +208,9 @@ def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False) -> l
     for sym in _split_symbols(core):
         if sym in TRANSPARENT:
             continue
-        vis = table.get(sym)
+        vis = OFFGLIDES.get(sym) if after_vowel else None
+        after_vowel = sym in _VOWELS
+        vis = vis or table.get(sym)
         if vis is None:
             if strict:
                 raise UnknownPhonemeError(f"no viseme for {sym!r} (in {symbol!r}, lang={lang})")
@@ -276,16 +286,20 @@ def to_viseme_spans(
     """Timed phonemes → timed visemes: diphthongs split, glottals absorbed by neighbours."""
     out: list[VisemeSpan] = []
     carry_start: float | None = None
+    after_vowel = False
     for span in spans:
         if span.end <= span.start:
             continue
         if alphabet == "arpabet":
             visemes = arpabet_visemes(span.phoneme)
         else:
-            visemes = ipa_visemes(span.phoneme, lang)
+            visemes = ipa_visemes(span.phoneme, lang, after_vowel=after_vowel)
+            symbols = _split_symbols(_strip_marks(span.phoneme))
+            after_vowel = bool(symbols) and symbols[-1] in _VOWELS
         start = span.start if carry_start is None else carry_start
         if not visemes:  # transparent glottal: its time belongs to the next phoneme
             carry_start = start
+            after_vowel = False
             continue
         carry_start = None
         out.extend(_split_span(span.phoneme, visemes, start, span.end))

@@ -46,7 +46,7 @@ def test_every_piper_phoneme_has_a_viseme(piper):
     ("p", ["PP"]), ("ˈb", ["PP"]), ("m", ["PP"]), ("f", ["FF"]), ("θ", ["TH"]), ("d", ["DD"]),
     ("ɡ", ["kk"]), ("tʃ", ["CH"]), ("ʃ", ["CH"]), ("s", ["SS"]), ("n", ["nn"]), ("ɹ", ["RR"]),
     ("ˈɑː", ["aa"]), ("ɛ", ["E"]), ("ɪ", ["ih"]), ("o", ["oh"]), ("uː", ["ou"]),
-    ("ˈaɪ", ["aa", "ih"]), ("aʊ", ["aa", "oh"]), ("tɕh", ["CH"]), ("ɔ̃", ["oh"]), ("h", []),
+    ("ˈaɪ", ["aa", "ih"]), ("aʊ", ["aa", "ou"]), ("ˈoʊ", ["oh", "ou"]), ("ʊ", ["oh"]), ("tɕh", ["CH"]), ("ɔ̃", ["oh"]), ("h", []),
     ("", ["sil"]), (" ", ["sil"]), (".", ["sil"]),
 ])
 def test_ipa_symbols(symbol, expected):
@@ -84,3 +84,17 @@ def test_viseme_spans_split_diphthongs_and_absorb_glottals():
     assert spans[0].start == 0.0  # the glottal's time went to the vowel
     assert spans[2].closure and not spans[0].closure
     assert spans[1].end == pytest.approx(0.3)
+
+
+def test_an_offglide_rounds_like_arpabets_whether_one_token_or_two():
+    """"go": espeak says ``oʊ`` in one event, Piper ``o`` then ``ʊ``; flite's OW is oh → ou.
+    A lone ʊ ("book") stays oh."""
+    def visemes(tokens, alphabet="ipa"):
+        spans = [PhonemeSpan(p, i / 10, (i + 1) / 10) for i, p in enumerate(tokens)]
+        return [s.viseme for s in to_viseme_spans(spans, alphabet=alphabet, lang="en-us")]
+
+    assert visemes(["ɡ", "ˈoʊ"]) == visemes(["ɡ", "o", "ʊ"]) == visemes(["g", "ow"], "arpabet") \
+        == ["kk", "oh", "ou"]
+    assert visemes(["b", "ʊ", "k"]) == ["PP", "oh", "kk"]
+    assert visemes(["n", "ˈaʊ"]) == visemes(["n", "aw1"], "arpabet") == ["nn", "aa", "ou"]
+    assert visemes(["o", "h", "ʊ"]) == ["oh", "oh"]  # a glottal between: no diphthong
