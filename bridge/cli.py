@@ -117,13 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     voices.add_argument("--json", action="store_true")
 
     train = sub.add_parser("train", help="build the corpus from the embedded voices and train the network")
-    train.add_argument("--minutes", type=float, default=60.0, help="minutes of speech to synthesize")
-    train.add_argument("--steps", type=int, default=3000)
+    train.add_argument("--minutes", type=float, default=180.0, help="minutes of speech to synthesize")
+    train.add_argument("--steps", type=int, default=6000)
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--variants", type=int, default=None,
                        help="augmented copies of each clip (default 2; offline 3)")
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    train.add_argument("--warp", type=float, default=0.0,
+                       help="warp each crop's spectrum by a random vocal-tract length within "
+                            "±this (0.1: ±10 %%; 0: off)")
+    train.add_argument("--viseme-weight", type=float, default=0.3,
+                       help="share of the viseme cross-entropy in the loss")
+    train.add_argument("--lookahead", type=_lookahead, default=None,
+                       help="realtime model: frames of 10 ms it hears past the face it "
+                            "animates, 0-8 (default 4: 40 ms)")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
                             "bidirectional model for files")
@@ -505,8 +513,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_shard(str(corpus), clips)
     variants = args.variants if args.variants is not None else (3 if offline else 2)
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
-                         variants=variants)
-    model = train(clips, config, OFFLINE if offline else ModelConfig(), checkpoint=state,
+                         variants=variants, warp=args.warp, viseme_weight=args.viseme_weight)
+    if offline and args.lookahead:
+        raise SystemExit("talkbridge train: --lookahead is for the realtime model; the offline "
+                         "model hears the whole file")
+    realtime = ModelConfig() if args.lookahead is None else ModelConfig(lookahead=args.lookahead)
+    model = train(clips, config, OFFLINE if offline else realtime, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -514,7 +526,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint["training"] = {
         "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
-        "variants": config.variants, "dropout": model.config.dropout,
+        "variants": config.variants, "dropout": model.config.dropout, "warp": config.warp,
+        "viseme_weight": config.viseme_weight,
         "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
     }
@@ -524,6 +537,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {model.param_count()} parameters, "
           f"sha256 {digest}) in {time.time() - started:.0f} s")
     return 0
+
+
+def _lookahead(text: str) -> int:
+    """At most 80 ms (DESIGN §5): a live face already lags its voice by the look-ahead."""
+    frames = int(text)
+    if not 0 <= frames <= 8:
+        raise argparse.ArgumentTypeError(f"{frames} frames: the look-ahead is 0-8 frames of 10 ms")
+    return frames
 
 
 def _loss_bar(bar):

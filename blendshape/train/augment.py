@@ -11,6 +11,22 @@ import numpy as np
 RATE = 16_000
 
 
+def warp_mel(feats: np.ndarray, factor: float) -> np.ndarray:
+    """Log-mel frames of a vocal tract ``factor`` times as long (VTLP): every formant moves
+    to ``1 / factor`` of its frequency, as between a man's and a child's voice, while the
+    timing, and so the targets, stay put. Band k reads the spectrum at the frequency of its
+    centre times ``factor``, interpolated between neighbouring bands; the edges are held.
+    """
+    from ..features import FMAX, FMIN, N_MELS, _hz_to_mel, _mel_to_hz
+
+    mels = np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), N_MELS + 2)[1:-1]
+    source = _hz_to_mel(_mel_to_hz(mels) * factor)
+    pos = np.clip((source - mels[0]) / (mels[1] - mels[0]), 0, N_MELS - 1)
+    lo = np.minimum(np.floor(pos).astype(int), N_MELS - 2)
+    w = (pos - lo).astype(np.float32)
+    return (feats[:, lo] * (1 - w) + feats[:, lo + 1] * w).astype(np.float32)
+
+
 def add_noise(audio: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
     """White or pink noise at ``snr_db`` relative to the speech's power."""
     power = float(np.mean(audio ** 2)) + 1e-12

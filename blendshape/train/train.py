@@ -32,7 +32,7 @@ _MOUTH = torch.tensor([2.0 if n.startswith(("jaw", "mouth", "tongue", "cheekPuff
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 6000
     batch: int = 16
     crop: int = 300            # frames (3 s)
     lr: float = 2e-3
@@ -40,6 +40,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0           # 0: torch's default
     checkpoint_every: int = 200  # steps between resumable checkpoints (when a path is given)
+    warp: float = 0.0          # vocal-tract-length warp of each crop's spectrum, up to ±this
+    viseme_weight: float = 0.3  # the viseme cross-entropy's share of the loss
 
 
 class ResumeMismatch(ValueError):
@@ -47,7 +49,7 @@ class ResumeMismatch(ValueError):
 
 
 #: What must match for a checkpoint to resume this run; threads and the interval may change.
-_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed")
+_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight")
 
 Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
@@ -69,12 +71,14 @@ def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator
     return out
 
 
-def _batch(examples, size: int, crop: int, rng: np.random.Generator):
+def _batch(examples, size: int, crop: int, rng: np.random.Generator, warp: float = 0.0):
     feats, targets = [], []
     for i in rng.integers(0, len(examples), size):
         f, t = examples[i]
         start = int(rng.integers(0, max(1, len(f) - crop)))
         f, t = f[start:start + crop], t[start:start + crop]
+        if warp:
+            f = augment.warp_mel(f, float(rng.uniform(1 - warp, 1 + warp)))
         pad = crop - len(f)
         if pad:  # short clip: pad with its own silence (first frame) and rest targets
             f = np.concatenate([f, np.repeat(f[:1], pad, axis=0)])
@@ -84,7 +88,8 @@ def _batch(examples, size: int, crop: int, rng: np.random.Generator):
     return torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(targets))
 
 
-def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor,
+            viseme_weight: float = 0.3) -> torch.Tensor:
     lead = model.config.lookahead
     logits = model(feats)[:, lead:]
     targets = targets[:, : targets.shape[1] - lead]
@@ -98,7 +103,7 @@ def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor) -> t
     motion = ((pred.diff(dim=1) - arkit.diff(dim=1)).abs() * weight).mean()
     vis_log = torch.log_softmax(logits[..., N_ARKIT:], dim=-1)
     visemes = -(targets[..., N_ARKIT:] * vis_log).sum(-1).mean()
-    return shape + 0.5 * motion + 0.3 * visemes
+    return shape + 0.5 * motion + viseme_weight * visemes
 
 
 def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
@@ -133,8 +138,8 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
         lr = config.lr * 0.5 * (1 + math.cos(math.pi * step / config.steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        feats, targets = _batch(examples, config.batch, config.crop, rng)
-        loss = loss_fn(model, feats.to(dev), targets.to(dev))
+        feats, targets = _batch(examples, config.batch, config.crop, rng, config.warp)
+        loss = loss_fn(model, feats.to(dev), targets.to(dev), config.viseme_weight)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

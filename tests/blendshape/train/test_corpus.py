@@ -73,3 +73,17 @@ def test_augmentations_keep_length_and_sync():
     assert on_audio == pytest.approx(on_targets, abs=0.02)
     out_audio, out_targets, applied = augment.random_chain(audio, targets, rng)
     assert applied and abs(len(out_audio) / 160 - len(out_targets)) <= 2
+
+
+def test_vocal_tract_warp_moves_a_formant_as_a_shorter_tract_would():
+    """warp_mel(f, 1/1.1) must look like the same sound 10 % higher: a 1 kHz tone's frames,
+    warped, peak in the band of a 1.1 kHz tone's; 1.0 changes nothing; timing is untouched."""
+    t = np.arange(16_000) / 16_000
+    tone = lambda hz: log_mel((0.3 * np.sin(2 * np.pi * hz * t) * (t < 0.5)).astype(np.float32))
+    low, high = tone(1000.0), tone(1100.0)
+    assert low[40].argmax() != high[40].argmax()
+    warped = augment.warp_mel(low, 1 / 1.1)
+    assert warped[40].argmax() == high[40].argmax()
+    assert warped.shape == low.shape and np.array_equal(augment.warp_mel(low, 1.0), low)
+    loud = lambda f: f.max(axis=1) > 0.5 * (low.max() + low.min())
+    assert np.flatnonzero(loud(warped))[-1] == np.flatnonzero(loud(low))[-1] == 51  # 0.5 s + window

@@ -108,7 +108,7 @@ def test_the_offline_model_refuses_to_stream(tmp_path, caplog):
 
 def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys):
     args = ["train", "--minutes", "0.1", "--steps", "3", "--batch", "2", "--threads", "1",
-            "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
+            "--warp", "0.1", "--viseme-weight", "1", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "train [" in out.err and "3/3 100%" in out.err
@@ -116,6 +116,7 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert model.config == OFFLINE
     checkpoint = torch.load(tmp_path / "o.pt", weights_only=False)
     assert checkpoint["training"]["quality"] == "offline" and checkpoint["training"]["steps"] == 3
+    assert checkpoint["training"]["warp"] == 0.1 and checkpoint["training"]["viseme_weight"] == 1.0
     corpus = list((tmp_path / "work").glob("corpus-*.npz"))
     assert len(corpus) == 1 and not (tmp_path / "work" / "offline.ckpt").exists()
     # An earlier run's checkpoint is never silently overwritten.
