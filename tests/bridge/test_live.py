@@ -433,13 +433,19 @@ def test_bad_settings_fail_before_anything_runs(model):
 
 
 def _osc_server():
+    """A python-osc receiver on loopback. One thread and a 4 MB socket buffer: a frame is ~70
+    datagrams, and a thread per datagram fell behind on a busy machine until the kernel
+    dropped most of them (29 of 75 frames arrived) while the sender kept time."""
+    import socket
+
     from pythonosc.dispatcher import Dispatcher
-    from pythonosc.osc_server import ThreadingOSCUDPServer
+    from pythonosc.osc_server import BlockingOSCUDPServer
 
     received: list[tuple[str, float]] = []
     dispatcher = Dispatcher()
     dispatcher.map("/talkbridge/*", lambda address, *args: received.append((address, args[0])))
-    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    server = BlockingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, received
 
