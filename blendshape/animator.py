@@ -19,6 +19,19 @@ from .layers import Emotion, EmotionTrack, LifeLayer
 from .phonemes import PhonemeSpan, to_viseme_spans
 
 
+#: What animates speech (``say --animator``, ``[session] animator``): "auto" the teacher on
+#: the exact phoneme timings a voice reports and the network for a voice without them;
+#: "network" the network always; "procedural" never the network.
+ANIMATORS = ("auto", "network", "procedural")
+
+
+def wants_network(animator: str, timed: bool) -> bool:
+    """Should the network hear this sentence's audio? ``timed``: the voice gave timings.
+
+    Where it gives nothing (no weights), the timings still animate the sentence."""
+    return animator == "network" or (animator == "auto" and not timed)
+
+
 @dataclass(slots=True)
 class AnimatedSegment:
     """A sentence's audio (source rate) with the frames that fall inside it."""

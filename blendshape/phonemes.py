@@ -196,17 +196,23 @@ def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False,
     ``after_vowel``: the phoneme before ended in a vowel, so a leading ``ʊ`` is an offglide
     (Piper reports ``o`` and ``ʊ`` of "go" as two tokens).
     """
+    return _ipa(symbol, lang, strict, after_vowel)[0]
+
+
+def _ipa(symbol: str, lang: str | None, strict: bool, after_vowel: bool) -> tuple[list[str], bool]:
+    """:func:`ipa_visemes`, and whether the symbol ends in a vowel (a glottal ends none)."""
     if symbol.strip() in _SILENCE or all(ch in _PROSODIC for ch in symbol):
-        return ["sil"]
+        return ["sil"], False
     if symbol.startswith("(") and symbol.endswith(")"):
-        return []  # espeak-ng's language-switch marker, e.g. "(en)"
+        return [], False  # espeak-ng's language-switch marker, e.g. "(en)"
     table = _table_for(lang)
     core = _strip_marks(symbol)
     if not core:
-        return ["sil"]
+        return ["sil"], False
     visemes: list[str] = []
     for sym in _split_symbols(core):
         if sym in TRANSPARENT:
+            after_vowel = False
             continue
         vis = OFFGLIDES.get(sym) if after_vowel else None
         after_vowel = sym in _VOWELS
@@ -217,7 +223,7 @@ def ipa_visemes(symbol: str, lang: str | None = None, strict: bool = False,
             vis = "sil"
         if not visemes or visemes[-1] != vis:
             visemes.append(vis)
-    return visemes
+    return visemes, after_vowel
 
 
 def arpabet_visemes(symbol: str, strict: bool = False) -> list[str]:
@@ -293,13 +299,10 @@ def to_viseme_spans(
         if alphabet == "arpabet":
             visemes = arpabet_visemes(span.phoneme)
         else:
-            visemes = ipa_visemes(span.phoneme, lang, after_vowel=after_vowel)
-            symbols = _split_symbols(_strip_marks(span.phoneme))
-            after_vowel = bool(symbols) and symbols[-1] in _VOWELS
+            visemes, after_vowel = _ipa(span.phoneme, lang, False, after_vowel)
         start = span.start if carry_start is None else carry_start
         if not visemes:  # transparent glottal: its time belongs to the next phoneme
             carry_start = start
-            after_vowel = False
             continue
         carry_start = None
         out.extend(_split_span(span.phoneme, visemes, start, span.end))

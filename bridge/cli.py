@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from blendshape.animator import ANIMATORS
+
 from .protocol.errors import TalkbridgeError
 
 log = logging.getLogger("talkbridge")
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--fps", type=_positive_fps, default=60)
     say.add_argument("--emotion", help="e.g. happy, or happy=0.6,surprised=0.4")
     say.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
-    say.add_argument("--animator", choices=("auto", "network", "procedural"), default="auto",
+    say.add_argument("--animator", choices=ANIMATORS, default="auto",
                      help="auto: the voice's exact phoneme timings (the network's teacher), the "
                           "network for a voice without them; network: the network hears the "
                           "audio; procedural: timings only")
@@ -497,6 +499,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     started = time.time()
     offline = args.quality == "offline"
+    if offline and args.lookahead:  # before minutes of corpus synthesis, not after
+        raise SystemExit("talkbridge train: --lookahead is for the realtime model; the offline "
+                         "model hears the whole file")
     work: Path = args.workdir
     corpus, state = work / f"corpus-{args.minutes:g}min-seed{args.seed}.npz", work / f"{args.quality}.ckpt"
     if state.exists() and not args.resume:
@@ -514,9 +519,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     variants = args.variants if args.variants is not None else (3 if offline else 2)
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
                          variants=variants, warp=args.warp, viseme_weight=args.viseme_weight)
-    if offline and args.lookahead:
-        raise SystemExit("talkbridge train: --lookahead is for the realtime model; the offline "
-                         "model hears the whole file")
     realtime = ModelConfig() if args.lookahead is None else ModelConfig(lookahead=args.lookahead)
     model = train(clips, config, OFFLINE if offline else realtime, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))

@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from blendshape.animator import SpeechAnimator
+from blendshape.animator import SpeechAnimator, wants_network
 from blendshape.layers import LifeLayer
 
 from .speech.tts.registry import TTSRegistry
@@ -38,9 +38,8 @@ Network = Callable[[np.ndarray, int, int], "np.ndarray | None"]
 def render(tts: TTSRegistry, text: str, voice: str | None = None, lang: str | None = None,
            fps: int = 60, emotion: str | Mapping[str, float] | None = None,
            seed: int = 0, animator: str = "auto", network: Network | None = None) -> Rendering:
-    """``animator`` as in :class:`bridge.session.SessionConfig`: "auto" animates a voice's
-    exact phoneme timings and asks ``network`` only for a voice without them; "network" asks
-    it for every sentence. Where it gives nothing, the timings animate the sentence."""
+    """``animator``: one of :data:`blendshape.animator.ANIMATORS`, which decides the sentences
+    ``network`` hears (:func:`~blendshape.animator.wants_network`)."""
     provider, chosen = tts.resolve(voice, lang)
     face = SpeechAnimator(fps=fps, emotion=emotion, life=LifeLayer(seed=seed))
     pcm: list[np.ndarray] = []
@@ -49,8 +48,8 @@ def render(tts: TTSRegistry, text: str, voice: str | None = None, lang: str | No
     rate = 0
     for chunk in provider.synthesize(text, chosen):
         offset = face.duration
-        wanted = animator == "network" or (animator == "auto" and not chunk.phonemes)
-        curves = network(chunk.pcm, chunk.rate, fps) if wanted and network is not None else None
+        wanted = network is not None and wants_network(animator, bool(chunk.phonemes))
+        curves = network(chunk.pcm, chunk.rate, fps) if wanted else None
         segment = face.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet,
                            curves=curves, curves_fps=float(fps))
         rate = chunk.rate

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Iterator
 import numpy as np
 
 from blendshape import rig
-from blendshape.animator import SpeechAnimator
+from blendshape.animator import ANIMATORS, SpeechAnimator, wants_network
 from blendshape.layers import (LIFE_MEMORY, LifeConfig, LifeLayer, UnknownEmotionError,
                                emotion_vector, idle_frames)
 
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "talkbridge/0.1.0"
 _ARKIT_COLUMNS = rig.column_indices(rig.ARKIT52)
 Send = Callable[[m.ServerMessage], Awaitable[None]]
-ANIMATORS = ("auto", "network", "procedural")
 
 
 @dataclass(frozen=True)
@@ -68,11 +67,7 @@ class SessionConfig:
     max_audio_in_backlog: float = 60.0
     idle: bool = True
     life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
-    #: What animates speech: "auto" the teacher (``blendshape/procedural.py``) on the exact
-    #: phoneme timings a voice reports and the network for a voice without them; "network"
-    #: the network always (the procedural animator when no weights load); "procedural"
-    #: never the network.
-    animator: str = "auto"
+    animator: str = "auto"  # one of blendshape.animator.ANIMATORS (what animates speech)
 
     def __post_init__(self) -> None:
         if self.animator not in ANIMATORS:
@@ -464,9 +459,8 @@ class Session:
         arkit = chunk.meta.get("arkit60")
         if isinstance(arkit, np.ndarray) and arkit.ndim == 2 and arkit.shape[1] == 52:
             return arkit, 60.0, _ARKIT_COLUMNS
-        wanted = self.config.animator == "network" or (
-            self.config.animator == "auto" and not chunk.phonemes)
-        if wanted and self.network is not None and len(chunk.pcm):
+        if wants_network(self.config.animator, bool(chunk.phonemes)) and self.network is not None \
+                and len(chunk.pcm):
             from blendshape.stream import animate_clip
 
             loop = asyncio.get_running_loop()
