@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lookahead", type=_lookahead, default=None,
                        help="realtime model: frames of 10 ms it hears past the face it "
                             "animates, 0-8 (default 4: 40 ms)")
+    train.add_argument("--hidden", type=_hidden, default=None,
+                       help="width of the convolutions and GRU (default 192; offline 160): "
+                            "wider fits better and runs slower, ~(width/192)² a stream")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
                             "bidirectional model for files")
@@ -519,8 +522,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     variants = args.variants if args.variants is not None else (3 if offline else 2)
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
                          variants=variants, warp=args.warp, viseme_weight=args.viseme_weight)
-    realtime = ModelConfig() if args.lookahead is None else ModelConfig(lookahead=args.lookahead)
-    model = train(clips, config, OFFLINE if offline else realtime, checkpoint=state,
+    shape = {k: v for k, v in (("lookahead", args.lookahead), ("hidden", args.hidden)) if v is not None}
+    model_config = replace(OFFLINE if offline else ModelConfig(), **shape)
+    model = train(clips, config, model_config, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -539,6 +543,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {model.param_count()} parameters, "
           f"sha256 {digest}) in {time.time() - started:.0f} s")
     return 0
+
+
+def _hidden(text: str) -> int:
+    width = int(text)
+    if not 8 <= width <= 1024:
+        raise argparse.ArgumentTypeError(f"{width}: the width is 8-1024 (the shipped model's is 192)")
+    return width
 
 
 def _lookahead(text: str) -> int:

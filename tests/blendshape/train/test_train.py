@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -108,12 +109,12 @@ def test_the_offline_model_refuses_to_stream(tmp_path, caplog):
 
 def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys):
     args = ["train", "--minutes", "0.1", "--steps", "3", "--batch", "2", "--threads", "1",
-            "--warp", "0.1", "--viseme-weight", "1", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
+            "--warp", "0.1", "--viseme-weight", "1", "--hidden", "24", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "train [" in out.err and "3/3 100%" in out.err
     model = load_for_files("offline", tmp_path / "o.pt", torch.device("cpu"))
-    assert model.config == OFFLINE
+    assert model.config == replace(OFFLINE, hidden=24)  # the offline shape, only narrower
     checkpoint = torch.load(tmp_path / "o.pt", weights_only=False)
     assert checkpoint["training"]["quality"] == "offline" and checkpoint["training"]["steps"] == 3
     assert checkpoint["training"]["warp"] == 0.1 and checkpoint["training"]["viseme_weight"] == 1.0
