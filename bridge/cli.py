@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="build the corpus from the embedded voices and train the network")
     train.add_argument("--minutes", type=float, default=180.0, help="minutes of speech to synthesize")
-    train.add_argument("--steps", type=int, default=6000)
+    train.add_argument("--steps", type=int, default=12000)
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--variants", type=int, default=None,
