@@ -25,7 +25,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import torch
 
-from .model import AudioToFace, ModelConfig, State
+from .model import AudioToFace, ModelConfig, State, pad_to_stack
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,8 @@ class OrtEngine:
         return weights, tuple(new)  # type: ignore[return-value]
 
     def whole(self, feats: np.ndarray) -> np.ndarray:
-        return self.step(feats[None], self.initial_state(1))[0][0]
+        padded = pad_to_stack(feats, self.config.stack)
+        return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
 
 
 def _export(model: AudioToFace) -> bytes:

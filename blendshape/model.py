@@ -41,10 +41,35 @@ class ModelConfig:
     lookahead: int = 4  # frames of 10 ms
     bidirectional: bool = False  # the offline model: whole clips only, context both ways
     dropout: float = 0.0  # training only: the offline model needs it to generalize
+    stack: int = 1  # 10 ms frames per network step: 2 runs the GRU at 50 steps a second
+
+    def __post_init__(self) -> None:
+        if self.stack < 1 or (self.bidirectional and self.stack != 1):
+            raise ValueError(f"stack {self.stack}: 1 or more frames a step, and 1 for the "
+                             "offline (bidirectional) model")
 
 
 #: The offline quality model: the whole clip both ways, wider convolutions, no delay.
 OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True, dropout=0.3)
+
+
+def pad_to_stack(feats, stack: int, dim: int = 0):
+    """Silence after ``feats`` (numpy or torch) up to a whole number of ``stack``-frame steps.
+
+    The model is causal, so frames after the end change nothing before it; callers drop
+    the outputs the padding makes.
+    """
+    extra = -feats.shape[dim] % stack
+    if not extra:
+        return feats
+    shape = list(feats.shape)
+    shape[dim] = extra
+    if isinstance(feats, torch.Tensor):
+        return torch.cat([feats, torch.full(shape, math.log(LOG_FLOOR), dtype=feats.dtype,
+                                            device=feats.device)], dim=dim)
+    import numpy as np
+
+    return np.concatenate([feats, np.full(shape, np.log(LOG_FLOOR), feats.dtype)], axis=dim)
 
 
 class OfflineOnly(RuntimeError):
@@ -58,19 +83,19 @@ class AudioToFace(nn.Module):
         c = config
         self.register_buffer("mean", torch.zeros(c.n_mels))
         self.register_buffer("std", torch.ones(c.n_mels))
-        self.conv1 = nn.Conv1d(c.n_mels, c.hidden, c.kernel)
+        self.conv1 = nn.Conv1d(c.n_mels * c.stack, c.hidden, c.kernel)
         self.conv2 = nn.Conv1d(c.hidden, c.hidden, c.kernel)
         self.gru = nn.GRU(c.hidden, c.hidden, num_layers=c.layers, batch_first=True,
                           bidirectional=c.bidirectional, dropout=c.dropout if c.layers > 1 else 0.0)
         self.drop = nn.Dropout(c.dropout)  # identity unless training with dropout > 0
-        self.head = nn.Linear(c.hidden * (2 if c.bidirectional else 1), N_OUT)
+        self.head = nn.Linear(c.hidden * (2 if c.bidirectional else 1), N_OUT * c.stack)
 
     # ---- the one computation, shared by training, offline and streaming -----------------
 
     def initial_state(self, batch: int, device: torch.device | None = None) -> State:
         c = self.config
         device = device or self.mean.device
-        silence = self.mean.view(1, -1, 1).expand(batch, -1, c.kernel - 1)
+        silence = self.mean.repeat(c.stack).view(1, -1, 1).expand(batch, -1, c.kernel - 1)
         return (silence.to(device).clone(),
                 torch.zeros(batch, c.hidden, c.kernel - 1, device=device),
                 torch.zeros(c.layers, batch, c.hidden, device=device))
@@ -78,28 +103,35 @@ class AudioToFace(nn.Module):
     def step(self, feats: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """(B, T, n_mels) log-mel frames → (B, T, 67) logits, carrying ``state`` across calls.
 
-        The first ``kernel − 1`` frames of context come from the state (silence at the start),
-        so cutting a clip into chunks changes nothing.
+        The first ``kernel − 1`` steps of context come from the state (silence at the start),
+        so cutting a clip into chunks changes nothing. With ``stack`` s, T must be a multiple
+        of s: each step hears s frames side by side and says s frames
+        (:class:`~blendshape.stream.Stream` holds a frame back until its partner comes).
         """
         if self.config.bidirectional:
             raise OfflineOnly("this is an offline quality model (bidirectional): it animates "
                               "whole files (`talkbridge animate --quality offline`) and cannot "
                               "stream; use the realtime weights for serve, live and audio_in")
         tail1, tail2, hidden = state
-        x = torch.cat([tail1, ((feats - self.mean) / self.std).transpose(1, 2)], dim=2)
+        stacked = ((feats - self.mean) / self.std).reshape(feats.shape[0], -1,
+                                                           feats.shape[2] * self.config.stack)
+        x = torch.cat([tail1, stacked.transpose(1, 2)], dim=2)
         k = self.config.kernel - 1
         h1 = torch.relu(self.conv1(x))
         y = torch.cat([tail2, h1], dim=2)
         h2 = torch.relu(self.conv2(y))
         out, hidden = self.gru(self.drop(h2).transpose(1, 2), hidden)
-        return self.head(self.drop(out)), (x[:, :, -k:], y[:, :, -k:], hidden)
+        logits = self.head(self.drop(out)).reshape(feats.shape[0], -1, N_OUT)
+        return logits, (x[:, :, -k:], y[:, :, -k:], hidden)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Whole clips from silence: (B, T, n_mels) → (B, T, 67) logits (not yet delayed)."""
         if self.config.bidirectional:
             return self._both_ways(feats)
+        frames = feats.shape[1]
+        feats = pad_to_stack(feats, self.config.stack, dim=1)
         logits, _ = self.step(feats, self.initial_state(feats.shape[0], feats.device))
-        return logits
+        return logits[:, :frames]
 
     def _both_ways(self, feats: torch.Tensor) -> torch.Tensor:
         """The offline model: silence on both sides of centred convolutions, then a BiGRU."""

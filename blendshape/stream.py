@@ -20,7 +20,7 @@ import torch
 from . import rig
 from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
 from .engine import Engine, TorchEngine, engine_for
-from .model import AudioToFace, OfflineOnly
+from .model import AudioToFace, OfflineOnly, pad_to_stack
 from .weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ class Stream:
     _resampler: object = None
     state: Any = None     # the engine's, opaque: only the batcher that made it reads it
     computed: int = 0     # network frames computed so far, the look-ahead ones included
+    padding: int = 0      # silence frames that filled the last step: computed, not output
+    _held: np.ndarray = field(default_factory=lambda: np.zeros((0, N_MELS), np.float32))
 
     def __post_init__(self) -> None:
         if self.rate != SAMPLE_RATE:
@@ -159,13 +161,27 @@ class Stream:
         self.state = self.model.initial_state(1)
 
     def features(self, pcm: np.ndarray, last: bool = False) -> np.ndarray:
-        """Audio at the stream's rate → the log-mel frames it completes."""
+        """Audio at the stream's rate → the log-mel frames it completes, in whole network steps.
+
+        A model that hears ``stack`` frames a step gets them in multiples of ``stack``: a
+        frame without its partner waits for the next chunk (10 ms at most, none with 20 ms
+        chunks), and the last step is filled with silence.
+        """
         audio = np.asarray(pcm, np.float32)
         if self._resampler is not None:
             audio = self._resampler.resample_chunk(audio, last=last)
         feats = self._framer.push(audio)
         if last:  # let the look-ahead see past the end: silence
             feats = np.concatenate([feats, np.repeat(_SILENCE, self.model.config.lookahead, axis=0)])
+        stack = self.model.config.stack
+        if stack == 1:
+            return feats
+        feats = np.concatenate([self._held, feats])
+        if last:
+            self.padding, self._held = -len(feats) % stack, feats[:0]
+            return pad_to_stack(feats, stack)
+        whole = len(feats) - len(feats) % stack
+        feats, self._held = feats[:whole], feats[whole:]
         return feats
 
 
@@ -202,7 +218,7 @@ class Batcher:
                 # The first `lookahead` outputs describe the face before the audio began.
                 skip = max(0, lookahead - streams[i].computed)
                 streams[i].computed += length
-                out[i] = weights[j, skip:]
+                out[i] = weights[j, skip:length - streams[i].padding]
         return out
 
     def push(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray:

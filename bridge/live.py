@@ -146,13 +146,15 @@ class LiveAnimator:
         """Worst-case algorithmic delay, sample captured → its frame out (no compute).
 
         Look-ahead and hop, the frame-rate converter's wait for the next network frame, the
-        chunk, and the resampler's delay when not at 16 kHz (~2 ms above, soxr's ~40 below).
+        chunk, the resampler's delay when not at 16 kHz (~2 ms above, soxr's ~40 below), and
+        for a model that hears several frames a step, a frame's wait for its partners.
         """
         if self.resampler is not None:
             resampler = self.resampler.delay + 1.0 / SAMPLE_RATE
         else:
             resampler = 0.04 if self.rate != SAMPLE_RATE else 0.0
-        return self.lookahead + 1.0 / FRAME_RATE + chunk + resampler
+        held = (self.engine.config.stack - 1) / FRAME_RATE
+        return self.lookahead + 1.0 / FRAME_RATE + chunk + resampler + held
 
     def set_emotion(self, emotion: Emotion, at: float) -> None:
         """Ramp to ``emotion`` from ``at`` seconds of audio on (see :class:`EmotionTrack`)."""

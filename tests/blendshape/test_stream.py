@@ -12,10 +12,12 @@ from blendshape.model import AudioToFace, ModelConfig
 from blendshape.stream import Batcher, Stream, animate_clip, to_full_frames
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[1, 2], ids=["stack1", "stack2"])
+def model(request):
+    """A model stepping one frame at a time, and one hearing two frames a step (whose
+    streams hold an odd frame back and fill the last step with silence)."""
     torch.manual_seed(0)
-    net = AudioToFace(ModelConfig(hidden=64)).eval()
+    net = AudioToFace(ModelConfig(hidden=64, stack=request.param)).eval()
     with torch.no_grad():
         net.mean.fill_(-6.0)
         net.std.fill_(3.0)
@@ -49,7 +51,7 @@ def _whole(model, audio):
 
 @pytest.mark.parametrize("chunk_ms", [10, 16, 20])
 def test_streaming_in_small_chunks_equals_the_whole_clip(model, engine, chunk_ms):
-    audio = _speechlike(1.5, 1)
+    audio = _speechlike(1.51, 1)  # 151 frames and 4 of look-ahead: an odd number
     stream, batcher = Stream(engine, 16000), Batcher(engine)
     step = 16 * chunk_ms
     parts = [batcher.push(stream, audio[i:i + step]) for i in range(0, len(audio), step)]

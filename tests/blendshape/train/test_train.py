@@ -38,9 +38,11 @@ def _config(**kw) -> TrainConfig:
                           "checkpoint_every": 3, **kw})
 
 
-def test_loss_falls(clips):
+@pytest.mark.parametrize("stack", [1, 2])
+def test_loss_falls(clips, stack):
     losses: list[float] = []
-    train(clips, _config(steps=40, lr=1e-2), TINY, "cpu", progress=lambda d, t, loss: losses.append(loss))
+    train(clips, _config(steps=40, lr=1e-2), replace(TINY, stack=stack), "cpu",
+          progress=lambda d, t, loss: losses.append(loss))
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
@@ -81,7 +83,7 @@ def test_the_offline_model_hears_the_future_and_the_realtime_one_does_not():
     feats = torch.randn(1, 80, 80)
     later = feats.clone()
     later[:, 60:] += 3.0  # change only what comes after frame 60
-    for config, hears in ((TINY_OFFLINE, True), (TINY, False)):
+    for config, hears in ((TINY_OFFLINE, True), (TINY, False), (replace(TINY, stack=2), False)):
         model = AudioToFace(config).eval()
         with torch.no_grad():
             a, b = model(feats)[0, :55], model(later)[0, :55]
@@ -125,6 +127,8 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(args[:-2] + ["--out", str(tmp_path / "o2.pt"), "--resume"]) == 2  # not a checkpoint
+    with pytest.raises(SystemExit, match="--stack are for the realtime model"):
+        main(args + ["--stack", "2"])
 
 
 def test_progress_bar_redraws_on_a_terminal_and_prints_tenths_in_a_log():
