@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,7 +55,10 @@ class ModelConfig:
 OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True, dropout=0.3)
 
 
-def pad_to_stack(feats, stack: int, dim: int = 0):
+Frames = TypeVar("Frames", torch.Tensor, np.ndarray)
+
+
+def pad_to_stack(feats: Frames, stack: int, dim: int = 0) -> Frames:
     """Silence after ``feats`` (numpy or torch) up to a whole number of ``stack``-frame steps.
 
     The model is causal, so frames after the end change nothing before it; callers drop
@@ -67,8 +72,6 @@ def pad_to_stack(feats, stack: int, dim: int = 0):
     if isinstance(feats, torch.Tensor):
         return torch.cat([feats, torch.full(shape, math.log(LOG_FLOOR), dtype=feats.dtype,
                                             device=feats.device)], dim=dim)
-    import numpy as np
-
     return np.concatenate([feats, np.full(shape, np.log(LOG_FLOOR), feats.dtype)], axis=dim)
 
 
