@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "wider fits better and runs slower, ~(width/192)² a stream")
     train.add_argument("--stack", type=_stack, default=None,
                        help="realtime model: 10 ms frames it hears and says per step (default "
-                            "1; 2 runs the GRU at 50 steps a second, ~1.8× faster on files "
-                            "and in training)")
+                            "1; 2 runs the GRU at 50 steps a second: ~2× faster to train, "
+                            "1.2-1.8× to run, worse on unseen voices, see the model card)")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
                             "bidirectional model for files")
