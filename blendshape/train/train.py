@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -177,7 +177,9 @@ def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
              rng: np.random.Generator, config: TrainConfig) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        theirs = {**state["run"], **state["model"]["config"]}
+        # Fields added since the checkpoint was written had their defaults then: fill them.
+        theirs = {**_run(replace(TrainConfig(), **state["run"])),
+                  **asdict(ModelConfig(**state["model"]["config"]))}
     except Exception as exc:  # truncated, foreign or not a checkpoint at all
         raise ResumeMismatch(f"{path} is not a training checkpoint ({exc!r:.80}): delete it "
                              "to start over") from exc

@@ -69,6 +69,25 @@ def test_an_interrupted_run_resumes_to_the_same_weights(clips, tmp_path):
     assert not (tmp_path / "b.ckpt.tmp").exists()
 
 
+def test_a_checkpoint_from_before_a_config_field_existed_resumes(clips, tmp_path):
+    """A run started before an upgrade added a field (``stack``) goes on after it: the
+    field had its default then."""
+    path = tmp_path / "old.ckpt"
+
+    def die_at_4(done: int, total: int, loss: float) -> None:
+        if done == 4:
+            raise _Stop
+    with pytest.raises(_Stop):
+        train(clips, _config(), TINY, "cpu", checkpoint=path, progress=die_at_4)
+    state = torch.load(path, weights_only=False)
+    del state["model"]["config"]["stack"], state["run"]["warp"]
+    torch.save(state, path)
+    steps: list[int] = []
+    train(clips, _config(), TINY, "cpu", checkpoint=path, resume=True,
+          progress=lambda d, t, loss: steps.append(d))
+    assert steps == [4, 5, 6]
+
+
 def test_resume_refuses_a_checkpoint_of_another_run(clips, tmp_path):
     train(clips, _config(steps=3), TINY, "cpu", checkpoint=tmp_path / "c.ckpt")
     with pytest.raises(ResumeMismatch, match="seed 0 → 1"):
