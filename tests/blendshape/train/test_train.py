@@ -51,14 +51,17 @@ class _Stop(Exception):
     pass
 
 
+def _die_at_4(done: int, total: int, loss: float) -> None:
+    """A kill after the step-3 checkpoint, before the next: the run loses step 4."""
+    if done == 4:
+        raise _Stop
+
+
 def test_an_interrupted_run_resumes_to_the_same_weights(clips, tmp_path):
     straight = train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "a.ckpt")
 
-    def die_at_4(done: int, total: int, loss: float) -> None:
-        if done == 4:  # after the step-3 checkpoint, before the next: a kill loses step 4
-            raise _Stop
     with pytest.raises(_Stop):
-        train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "b.ckpt", progress=die_at_4)
+        train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "b.ckpt", progress=_die_at_4)
     assert torch.load(tmp_path / "b.ckpt", weights_only=False)["step"] == 3
     steps: list[int] = []
     resumed = train(clips, _config(), TINY, "cpu", checkpoint=tmp_path / "b.ckpt", resume=True,
@@ -73,12 +76,8 @@ def test_a_checkpoint_from_before_a_config_field_existed_resumes(clips, tmp_path
     """A run started before an upgrade added a field (``stack``) goes on after it: the
     field had its default then."""
     path = tmp_path / "old.ckpt"
-
-    def die_at_4(done: int, total: int, loss: float) -> None:
-        if done == 4:
-            raise _Stop
     with pytest.raises(_Stop):
-        train(clips, _config(), TINY, "cpu", checkpoint=path, progress=die_at_4)
+        train(clips, _config(), TINY, "cpu", checkpoint=path, progress=_die_at_4)
     state = torch.load(path, weights_only=False)
     del state["model"]["config"]["stack"], state["run"]["warp"]
     torch.save(state, path)
