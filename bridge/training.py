@@ -40,10 +40,12 @@ ESPEAK_VARIANTS = ("", "+m1", "+m3", "+m7", "+f1", "+f2", "+f4")
 SHARES = {"espeak": 0.40, "mbrola": 0.40, "piper": 0.20}
 #: MBROLA databases that lack many of the diphones espeak asks of them: MBROLA puts silence
 #: there, which the teacher doesn't know of. Missing diphones per phoneme over 30–40 training
-#: sentences each: es1 21 %, es3 26 %, it3 and it4 6 %, jp2 most. Kept: br1–br4 1.8–3 %,
-#: de1–de3 and their English 0.4–1.7 %, ca2 0.9 %, the others (en1, us1–us3, fr1–fr7, ca1,
-#: de4–de7, af1-en, nl2-en, ...) 0–0.5 %.
-MBROLA_SKIP = ("es1", "es2", "es3", "es4", "it1", "it2", "it3", "it4", "jp1", "jp2", "jp3")
+#: sentences each: es1 21 %, es3 26 %, it3 and it4 6 %, jp2 most; de8 16 % and vz1 16 % of
+#: 30 sentences' phonemes came out silent. Kept: br1–br4 1.8–3 %, de1–de3 and their English
+#: 0.4–1.7 %, ca2 0.9 %, the others (en1, us1–us3, fr1–fr7, ca1, de4–de7, af1-en, nl2-en,
+#: gr2-en, hu1-en, ro1-en, ...) 0–0.5 %.
+MBROLA_SKIP = ("es1", "es2", "es3", "es4", "it1", "it2", "it3", "it4", "jp1", "jp2", "jp3",
+               "de8", "vz1")
 
 
 def training_registry() -> TTSRegistry:
