@@ -17,8 +17,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-#: Marks that carry no mouth shape of their own: stress, length, tone, syllable marks.
-_PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷ")
+#: Marks that carry no mouth shape of their own: stress, length, tone, syllable marks,
+#: palatalization (``ʲ``, and espeak-ng's Estonian ``t^``).
+_PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷ^")
 _STRESS = set("ˈˌ")
 _LENGTH = set("ːˑ")
 #: Tokens that mean a pause or an utterance boundary.

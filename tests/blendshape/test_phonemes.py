@@ -22,6 +22,7 @@ SAMPLES = {
     "de": "Guten Tag, schöne Grüße aus München. Pfeife zwei Zigaretten. Ich lache über Bücher.",
     "fr-fr": "Bonjour, un bon vin blanc. Je suis heureux de voir le grand château rouge.",
     "ja": "こんにちは、ありがとうございます。東京で寿司を食べました。",
+    "et": "Kass sööb tädi juures. Palju õnne, ema ja isa!",  # palatalized s^ d^
 }
 
 
@@ -47,6 +48,7 @@ def test_every_piper_phoneme_has_a_viseme(piper):
     ("ɡ", ["kk"]), ("tʃ", ["CH"]), ("ʃ", ["CH"]), ("s", ["SS"]), ("n", ["nn"]), ("ɹ", ["RR"]),
     ("ˈɑː", ["aa"]), ("ɛ", ["E"]), ("ɪ", ["ih"]), ("o", ["oh"]), ("uː", ["ou"]),
     ("ˈaɪ", ["aa", "ih"]), ("aʊ", ["aa", "ou"]), ("ˈoʊ", ["oh", "ou"]), ("ʊ", ["oh"]), ("tɕh", ["CH"]), ("ɔ̃", ["oh"]), ("h", []),
+    ("s^", ["SS"]), ("^", ["sil"]),
     ("", ["sil"]), (" ", ["sil"]), (".", ["sil"]),
 ])
 def test_ipa_symbols(symbol, expected):
