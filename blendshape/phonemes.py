@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 #: Marks that carry no mouth shape of their own: stress, length, tone, syllable marks,
-#: palatalization (``ʲ``, and espeak-ng's Estonian ``t^``).
-_PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷ^")
+#: palatalization, aspiration (``ʲ``, ``ʰ``), and the ASCII marks espeak-ng leaks where a
+#: language's IPA table lacks a symbol (Estonian ``t^``, Scots English ``a:``, Oromo ``t```,
+#: Icelandic ``l#``, Māori ``u"``).
+_PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷʰ^:`#\"")
 _STRESS = set("ˈˌ")
 _LENGTH = set("ːˑ")
 #: Tokens that mean a pause or an utterance boundary.
@@ -27,10 +29,10 @@ _SILENCE = {"", " ", "_", "^", "$", "#", "sil", "sp", "spn", "pau", "h#", ",", "
             ";", ":", "…", "—", "-", "|", "‖", "¡", "¿", "\"", "«", "»"}
 
 #: Two-symbol consonants read as one: affricates. Longest first.
-_AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ", "dð")
+_AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ", "dð", "tS", "dZ")
 
 #: Glottals take the mouth shape of their neighbours instead of one of their own.
-TRANSPARENT = frozenset("hɦʔ")
+TRANSPARENT = frozenset("hɦʔ?")  # "?": espeak-ng's ASCII glottal stop (Danish stød)
 
 #: A diphthong's second element after a vowel (English oʊ, əʊ, aʊ) rounds the lips further
 #: than the lone vowel does (ʊ in "book" → oh): it is the pucker of ARPAbet's OW and AW
@@ -54,6 +56,8 @@ IPA_VISEMES: dict[str, str] = {
     "ʑ": "CH", "ʂ": "CH", "ʐ": "CH", "tʂ": "CH", "dʐ": "CH", "ç": "CH", "ʝ": "CH",
     # alveolar sibilants
     "s": "SS", "z": "SS", "ts": "SS", "dz": "SS", "ɬ": "SS", "ɮ": "SS",
+    # the same as one code point (ligatures), and espeak-ng's ASCII names where they leak
+    "ʦ": "SS", "ʣ": "SS", "ʧ": "CH", "ʤ": "CH", "S": "CH", "Z": "CH", "tS": "CH", "dZ": "CH", "A": "aa", "Φ": "PP",
     # nasals and laterals
     "n": "nn", "l": "nn", "ɲ": "nn", "ɳ": "nn", "ɭ": "nn", "ʎ": "nn", "ɫ": "nn", "ɴ": "nn",
     "ɺ": "nn",
