@@ -9,6 +9,7 @@ from blendshape import procedural, rig
 from blendshape.animator import SpeechAnimator
 from blendshape.layers import LifeLayer
 from blendshape.phonemes import PhonemeSpan, VisemeSpan, to_viseme_spans
+from bridge.speech.tts.piper import PiperTTS
 
 A = rig.ARKIT_INDEX
 FPS = 60
@@ -28,7 +29,10 @@ def _render(provider, voice, text=TEXT, fps=FPS):
 
 
 @pytest.fixture(scope="module")
-def papa(piper):
+def papa():
+    # Piper without its duration noise: with it, one run in about twelve drew a vowel short
+    # enough that the jaw peaked below these thresholds, and the test failed by chance.
+    piper = PiperTTS(duration_noise=0.0)
     return _render(piper, piper.voices()[0])
 
 
