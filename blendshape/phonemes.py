@@ -57,7 +57,8 @@ IPA_VISEMES: dict[str, str] = {
     # alveolar sibilants
     "s": "SS", "z": "SS", "ts": "SS", "dz": "SS", "ɬ": "SS", "ɮ": "SS",
     # the same as one code point (ligatures), and espeak-ng's ASCII names where they leak
-    "ʦ": "SS", "ʣ": "SS", "ʧ": "CH", "ʤ": "CH", "S": "CH", "Z": "CH", "tS": "CH", "dZ": "CH", "A": "aa", "Φ": "PP",
+    "ʦ": "SS", "ʣ": "SS", "ʧ": "CH", "ʤ": "CH", "S": "CH", "Z": "CH", "tS": "CH", "dZ": "CH",
+    "A": "aa", "Φ": "PP",
     # nasals and laterals
     "n": "nn", "l": "nn", "ɲ": "nn", "ɳ": "nn", "ɭ": "nn", "ʎ": "nn", "ɫ": "nn", "ɴ": "nn",
     "ɺ": "nn",
