@@ -29,10 +29,16 @@ _SILENCE = {"", " ", "_", "^", "$", "#", "sil", "sp", "spn", "pau", "h#", ",", "
             ";", ":", "…", "—", "-", "|", "‖", "¡", "¿", "\"", "«", "»"}
 
 #: Two-symbol consonants read as one: affricates. Longest first.
-_AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ", "dð", "tS", "dZ")
+_AFFRICATES = ("tʃ", "dʒ", "ts", "dz", "tɕ", "dʑ", "tʂ", "dʐ", "pf", "tθ", "dð")
+
+#: Symbols that stand for IPA ones: ligatures (``ʦ`` is ``ts``), and the ASCII names espeak-ng
+#: leaks where a language's IPA table lacks one (Danish ``?``, Irish ``A``, Uzbek ``tS``, Sámi
+#: ``Φ``). Read as the IPA they mean, they get its viseme, affricate and glottal rules.
+_ALIASES = str.maketrans({"ʦ": "ts", "ʣ": "dz", "ʧ": "tʃ", "ʤ": "dʒ", "S": "ʃ", "Z": "ʒ",
+                          "A": "ɑ", "?": "ʔ", "Φ": "ɸ"})
 
 #: Glottals take the mouth shape of their neighbours instead of one of their own.
-TRANSPARENT = frozenset("hɦʔ?")  # "?": espeak-ng's ASCII glottal stop (Danish stød)
+TRANSPARENT = frozenset("hɦʔ")
 
 #: A diphthong's second element after a vowel (English oʊ, əʊ, aʊ) rounds the lips further
 #: than the lone vowel does (ʊ in "book" → oh): it is the pucker of ARPAbet's OW and AW
@@ -56,9 +62,6 @@ IPA_VISEMES: dict[str, str] = {
     "ʑ": "CH", "ʂ": "CH", "ʐ": "CH", "tʂ": "CH", "dʐ": "CH", "ç": "CH", "ʝ": "CH",
     # alveolar sibilants
     "s": "SS", "z": "SS", "ts": "SS", "dz": "SS", "ɬ": "SS", "ɮ": "SS",
-    # the same as one code point (ligatures), and espeak-ng's ASCII names where they leak
-    "ʦ": "SS", "ʣ": "SS", "ʧ": "CH", "ʤ": "CH", "S": "CH", "Z": "CH", "tS": "CH", "dZ": "CH",
-    "A": "aa", "Φ": "PP",
     # nasals and laterals
     "n": "nn", "l": "nn", "ɲ": "nn", "ɳ": "nn", "ɭ": "nn", "ʎ": "nn", "ɫ": "nn", "ɴ": "nn",
     "ɺ": "nn",
@@ -148,11 +151,12 @@ class UnknownPhonemeError(ValueError):
 
 
 def _strip_marks(symbol: str) -> str:
-    """Drop stress, length, tone and combining diacritics (nasal tilde, breve...)."""
+    """Drop stress, length, tone and combining diacritics (nasal tilde, breve...); read
+    ligatures and espeak-ng's leaked ASCII names as the IPA they mean."""
     decomposed = unicodedata.normalize("NFD", symbol)
     return "".join(
         ch for ch in decomposed if ch not in _PROSODIC and unicodedata.category(ch) != "Mn"
-    )
+    ).translate(_ALIASES)
 
 
 def _table_for(lang: str | None) -> dict[str, str]:
