@@ -104,7 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="measure the network on flite voices it never heard")
     evaluate.add_argument("--quality", choices=("realtime", "offline"), default="realtime")
     evaluate.add_argument("--weights", type=Path)
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true",
+                          help="metrics as JSON, by condition → animator → metric")
+    evaluate.add_argument("--degrade", type=_degradations, default=(), metavar="NAMES",
+                          help="also measure on degraded audio, comma-separated: noise10 (pink "
+                               "noise at 10 dB SNR), phone8k (telephone band, μ-law); clean is "
+                               "always measured")
+    evaluate.add_argument("--voices", type=_flite_voices, default=None, metavar="NAMES",
+                          help="flite voices, comma-separated (default kal,awb,rms,slt)")
+    evaluate.add_argument("--sentences", type=_sentences, default=None,
+                          help="only the first N of the 8 sentences")
+    evaluate.add_argument("--against", type=Path, action="append", default=[], metavar="WEIGHTS",
+                          help="other weights to measure in the same run, each a row named "
+                               "by its file (e.g. a candidate beside the shipped weights)")
 
     chat = sub.add_parser("chat", help="a conversation in the terminal (speaks when there "
                           "are speakers)")
@@ -301,17 +313,49 @@ def cmd_animate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _degradations(text: str) -> tuple[str, ...]:
+    """``noise10,phone8k`` → names; an unknown one is a usage error naming the valid ones."""
+    from blendshape.degrade import UnknownDegradation, parse_names
+
+    try:
+        return parse_names(text)
+    except UnknownDegradation as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _flite_voices(text: str) -> tuple[str, ...]:
+    from .evaluation import FLITE_VOICES
+
+    voices = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in voices if v not in FLITE_VOICES]
+    if unknown or not voices:
+        raise argparse.ArgumentTypeError(f"{','.join(unknown) or text!r}: choose from "
+                                         f"{', '.join(FLITE_VOICES)} (comma-separated)")
+    return voices
+
+
+def _sentences(text: str) -> int:
+    from .evaluation import EVAL_TEXTS
+
+    count = int(text)
+    if not 1 <= count <= len(EVAL_TEXTS):
+        raise argparse.ArgumentTypeError(f"{count}: 1-{len(EVAL_TEXTS)} sentences")
+    return count
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from blendshape.stream import load_for_files
 
-    from .evaluation import evaluate
+    from .evaluation import CLEAN, EVAL_TEXTS, FLITE_VOICES, evaluate_conditions, format_table
 
-    report = evaluate(load_for_files(args.quality, args.weights))
-    if args.json:
-        print(json.dumps(report, indent=1))
-    else:
-        for name, metrics in report.items():
-            print(name, "  ".join(f"{k}={v}" for k, v in metrics.items()))
+    against = {f"network:{path.stem}": load_for_files(args.quality, path) for path in args.against}
+    report = evaluate_conditions(load_for_files(args.quality, args.weights),
+                                 (CLEAN, *args.degrade), voices=args.voices or FLITE_VOICES,
+                                 texts=EVAL_TEXTS[:args.sentences], against=against)
+    print(json.dumps(report.metrics, indent=1) if args.json else format_table(report.metrics))
+    cost = ", ".join(f"{name} {s:.3f}" for name, s in report.seconds_per_clip.items())
+    print(f"seconds a clip ({report.audio_seconds_per_clip:.2f} s of audio on average, per "
+          f"condition): {cost}", file=sys.stderr)
     return 0
 
 
