@@ -2,8 +2,14 @@
 
 ``blendshape.train`` knows nothing of providers; this module chooses the voices: espeak-ng
 in nine languages with male and female variants, espeak-ng's MBROLA voices where they are
-installed, and the Piper voice. flite and festival voices are never used here — they are how
-``talkbridge eval`` checks that the network generalizes to speakers it never heard.
+installed, the Piper voice, and Kokoro-82M's voices where ``talkbridge[kokoro]`` is installed.
+flite and festival voices are never used here — they are how ``talkbridge eval`` checks
+that the network generalizes to speakers it never heard.
+
+Why Kokoro: the network learns the speakers it has (model card), and the diphone databases
+hold 40 of them. Kokoro's 54 voice vectors were learnt from recordings, and every Kokoro
+clip here is spoken by a new speaker mixed from two or three of them, at 0.8–1.25× speed:
+as many speakers as clips.
 
 Why MBROLA: espeak's formant voices are one synthetic timbre in many disguises. The network
 fit them (viseme agreement 0.78–0.80 on unseen sentences) and not voices cut from
@@ -36,8 +42,14 @@ log = logging.getLogger(__name__)
 
 ESPEAK_LANGS = ("en-us", "en-gb", "cmn", "es", "de", "fr-fr", "it", "pt", "ja")
 ESPEAK_VARIANTS = ("", "+m1", "+m3", "+m7", "+f1", "+f2", "+f4")
-#: Shares of the corpus's duration; without MBROLA voices, espeak takes theirs.
-SHARES = {"espeak": 0.40, "mbrola": 0.40, "piper": 0.20}
+#: Shares of the corpus's duration; a kind that isn't installed (MBROLA, Kokoro) gives its
+#: share to espeak.
+SHARES = {"espeak": 0.25, "mbrola": 0.25, "piper": 0.10, "kokoro": 0.40}
+#: A Kokoro clip's speaker: a convex mix of this many of its voices, at a speed in this range.
+KOKORO_MIX = (2, 3)
+KOKORO_SPEED = (0.8, 1.25)
+#: Kokoro voices whose language has corpus text read it half the time; the rest read English.
+KOKORO_OWN_LANGUAGE = 0.5
 #: MBROLA databases that lack many of the diphones espeak asks of them: MBROLA puts silence
 #: there, which the teacher doesn't know of. Missing diphones per phoneme over 30–40 training
 #: sentences each: es1 21 %, es3 26 %, it3 and it4 6 %, jp2 most; de8 16 % and vz1 16 % of
@@ -53,7 +65,9 @@ def training_registry() -> TTSRegistry:
     from .speech.tts.espeak import EspeakTTS, MbrolaTTS
     from .speech.tts.piper import PiperTTS
 
-    return TTSRegistry([PiperTTS(duration_noise=0.0), EspeakTTS(), MbrolaTTS()])
+    from .speech.tts.kokoro import KokoroTTS
+
+    return TTSRegistry([PiperTTS(duration_noise=0.0), EspeakTTS(), MbrolaTTS(), KokoroTTS()])
 
 
 def _text_lang(lang: str) -> str:
@@ -95,6 +109,65 @@ def corpus_voices(registry: TTSRegistry):
     return voices, piper
 
 
+class KokoroMixes:
+    """Kokoro as the corpus hears it: every clip a new speaker, mixed from 2–3 voices.
+
+    ``synthesize(text, voice)`` speaks with ``voice`` mixed with one or two others drawn at
+    random, in random proportions, at a random speed; the chunks name the mix
+    (``meta["speaker"]``), which becomes the clip's voice.
+    """
+
+    name = "kokoro"
+
+    def __init__(self, tts, rng: np.random.Generator) -> None:
+        self.tts, self.rng = tts, rng
+
+    def synthesize(self, text: str, voice, lang: str):
+        from .speech.tts.kokoro import Speaker
+
+        speakers = self.tts.speakers()
+        others = [n for n in speakers if n != voice.name]
+        count = int(self.rng.integers(KOKORO_MIX[0], KOKORO_MIX[1] + 1)) - 1
+        names = [voice.name, *self.rng.choice(others, size=min(count, len(others)), replace=False)]
+        mix = Speaker.mix([speakers[n] for n in names], self.rng.dirichlet(np.ones(len(names))))
+        speed = float(self.rng.uniform(*KOKORO_SPEED))
+        yield from self.tts.speak(text, mix, lang, speed)
+
+
+def kokoro_voices(registry: TTSRegistry, rng: np.random.Generator):
+    """(KokoroMixes, voice, lang) twice for each Kokoro voice: reading English, and its own
+    language where the corpus has text for it and Kokoro's front end is espeak-ng (not for
+    Japanese and Mandarin, which Kokoro reads through its own G2P); [] when not installed."""
+    from .speech.tts.base import TTSError
+    from .speech.tts.kokoro import VOICES_ENV
+
+    provider = registry.provider("kokoro")
+    if provider is None:
+        return []
+    try:
+        voices = provider.voices()
+    except TTSError as exc:
+        log.warning("no Kokoro voices (%s): the corpus goes without them", exc)
+        return []
+    if len(voices) < 54:
+        log.warning("Kokoro: %d voices; for all 54, `npm pack kokoro-js@1.2.1 && tar xzf "
+                    "kokoro-js-1.2.1.tgz` and set %s=$PWD/package/voices", len(voices), VOICES_ENV)
+    mixes = KokoroMixes(provider, rng)
+    pool = []
+    for voice in voices:
+        english = voice.lang if voice.lang.startswith("en") else "en-us"
+        own = voice.lang if voice.lang.split("-")[0] in ("es", "fr", "it", "pt") else english
+        pool += [(mixes, voice, english), (mixes, voice, own)]
+    readable = set()
+    for lang in sorted({lang for _, _, lang in pool}):  # now, not 20 minutes into the corpus
+        try:
+            provider.phonemize("Hello.", lang)
+            readable.add(lang)
+        except TTSError as exc:
+            log.warning("Kokoro voices won't read %s: %s", lang, exc)
+    return [entry for entry in pool if entry[2] in readable]
+
+
 def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0,
                  progress: Callable[[float, float], None] | None = None) -> list[Clip]:
     """Clips until ``minutes`` of speech in the ``SHARES`` of espeak, MBROLA and Piper voices.
@@ -102,8 +175,9 @@ def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0,
     ``progress(minutes made, minutes asked)`` is called after every clip.
     """
     espeak_voices, piper_voices = corpus_voices(registry)
-    pools = {"espeak": espeak_voices, "mbrola": mbrola_voices(registry), "piper": piper_voices}
     rng = np.random.default_rng(seed)
+    pools = {"espeak": espeak_voices, "mbrola": mbrola_voices(registry), "piper": piper_voices,
+             "kokoro": kokoro_voices(registry, np.random.default_rng([seed, 1]))}
     texts = {lang: sentences(lang, seed) for pool in pools.values() for _, _, lang in pool}
     budget = {kind: minutes * 60 * SHARES[kind] if pools[kind] else 0.0 for kind in pools}
     budget["espeak"] += minutes * 60 - sum(budget.values())
@@ -117,7 +191,10 @@ def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0,
                 break
             text = " ".join(next(texts[lang]) for _ in range(int(rng.integers(1, 3))))
             try:
-                clip = build_clip(provider.synthesize(text, voice), voice.id, lang, text)
+                chunks = list(provider.synthesize(text, voice, lang) if kind == "kokoro"
+                              else provider.synthesize(text, voice))
+                name = chunks[0].meta.get("speaker", voice.id) if chunks else voice.id
+                clip = build_clip(chunks, f"{kind}:{name}" if kind == "kokoro" else name, lang, text)
             except ValueError:
                 continue
             clips.append(clip)
