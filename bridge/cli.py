@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="go on from the workdir's checkpoint")
     train.add_argument("--out", type=Path, default=None,
                        help="weights path (default: the shipped file of that quality)")
+    train.add_argument("--init", type=Path, default=None,
+                       help="fine-tune: start from these weights (their shape and input "
+                            "normalization) instead of random ones")
+    train.add_argument("--lr", type=float, default=2e-3,
+                       help="peak learning rate of the cosine schedule (default 2e-3; a "
+                            "fine-tune wants less, e.g. 5e-4)")
 
     bench = sub.add_parser("bench", help="performance benchmark")
     bench.add_argument("--json", action="store_true")
@@ -569,10 +575,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_shard(str(corpus), clips)
     variants = args.variants if args.variants is not None else (3 if offline else 2)
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
-                         variants=variants, warp=args.warp, viseme_weight=args.viseme_weight)
+                         variants=variants, warp=args.warp, viseme_weight=args.viseme_weight,
+                         lr=args.lr, init=str(args.init) if args.init else "")
     shape = {k: v for k, v in (("lookahead", args.lookahead), ("hidden", args.hidden),
                                ("stack", args.stack)) if v is not None}
     model_config = replace(OFFLINE if offline else ModelConfig(), **shape)
+    if args.init is not None:  # the init's shape; shape options that differ are refused
+        model_config = replace(_init_config(args.init), **shape)
     model = train(clips, config, model_config, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
@@ -582,7 +591,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
         "variants": config.variants, "dropout": model.config.dropout, "warp": config.warp,
-        "viseme_weight": config.viseme_weight,
+        "viseme_weight": config.viseme_weight, "lr": config.lr, "init": config.init,
         "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
     }
@@ -592,6 +601,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {model.param_count()} parameters, "
           f"sha256 {digest}) in {time.time() - started:.0f} s")
     return 0
+
+
+def _init_config(path: Path):
+    """The model shape of the weights ``--init`` names, or a one-line exit."""
+    import torch
+
+    from blendshape.model import ModelConfig
+
+    try:
+        return ModelConfig(**torch.load(path, map_location="cpu", weights_only=False)["config"])
+    except Exception as exc:  # noqa: BLE001 - missing, truncated, not weights
+        raise SystemExit(f"talkbridge train: --init {path}: not network weights ({exc!r:.80})")
 
 
 def _hidden(text: str) -> int:

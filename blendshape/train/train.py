@@ -42,6 +42,7 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between resumable checkpoints (when a path is given)
     warp: float = 0.0          # vocal-tract-length warp of each crop's spectrum, up to ±this
     viseme_weight: float = 0.3  # the viseme cross-entropy's share of the loss
+    init: str = ""             # start from these weights (fine-tuning), not from random ones
 
 
 class ResumeMismatch(ValueError):
@@ -49,7 +50,7 @@ class ResumeMismatch(ValueError):
 
 
 #: What must match for a checkpoint to resume this run; threads and the interval may change.
-_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight")
+_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight", "init")
 
 Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
@@ -126,9 +127,7 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     all_feats = np.concatenate([f for f, _ in examples])
     log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
              len(all_feats) / 6000, time.time() - started)
-    model = AudioToFace(model_config).to(dev)
-    model.mean.copy_(torch.from_numpy(all_feats.mean(axis=0)))
-    model.std.copy_(torch.from_numpy(all_feats.std(axis=0) + 1e-3))
+    model = _initial_model(config, model_config, all_feats).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     first = 0
     if resume and checkpoint is not None and checkpoint.exists():
@@ -153,6 +152,35 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
         if checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
             _save(checkpoint, model, opt, rng, config, done)
     return model.cpu().eval()
+
+
+class InitMismatch(ValueError):
+    """``init`` weights whose shape differs from the model asked for."""
+
+
+def _initial_model(config: TrainConfig, model_config: ModelConfig, feats: np.ndarray
+                   ) -> AudioToFace:
+    """Random weights normalized to this corpus, or ``config.init``'s weights as they are.
+
+    Fine-tuning keeps the init's normalization: its weights were learnt on those inputs, and
+    a corpus with other statistics would shift every feature the network knows.
+    """
+    if not config.init:
+        model = AudioToFace(model_config)
+        model.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
+        model.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-3))
+        return model
+    try:
+        checkpoint = torch.load(config.init, map_location="cpu", weights_only=False)
+        model = AudioToFace.from_checkpoint(checkpoint)
+    except Exception as exc:  # missing, truncated or not weights
+        raise InitMismatch(f"--init {config.init}: not network weights ({exc!r:.80})") from exc
+    if model.config != model_config:
+        differ = ", ".join(f"{k} {v} → {getattr(model_config, k)}"
+                           for k, v in asdict(model.config).items() if getattr(model_config, k) != v)
+        raise InitMismatch(f"--init {config.init} has another shape ({differ}): drop the shape "
+                           "options, or train from scratch")
+    return model.train()
 
 
 def _run(config: TrainConfig) -> dict[str, object]:

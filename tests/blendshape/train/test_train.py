@@ -15,7 +15,7 @@ from blendshape.model import OFFLINE, AudioToFace, ModelConfig, OfflineOnly
 from blendshape.stream import animate_clip, load_for_files, load_model
 from blendshape.train.corpus import build_clip
 from blendshape.train.texts import COVERAGE
-from blendshape.train.train import ResumeMismatch, TrainConfig, train
+from blendshape.train.train import InitMismatch, ResumeMismatch, TrainConfig, train
 from bridge.cli import main
 from bridge.progress import ProgressBar
 
@@ -45,6 +45,25 @@ def test_loss_falls(clips, stack):
           progress=lambda d, t, loss: losses.append(loss))
     assert len(losses) == 40
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+def test_a_fine_tune_starts_from_its_init_weights_and_their_normalization(clips, tmp_path):
+    base = train(clips, _config(steps=20, lr=1e-2), TINY, "cpu")
+    torch.save(base.checkpoint(), tmp_path / "base.pt")
+    losses: list[float] = []
+    tuned = train(clips[:1], _config(steps=2, lr=1e-6, init=str(tmp_path / "base.pt")), TINY,
+                  "cpu", progress=lambda d, t, loss: losses.append(loss))
+    assert torch.equal(tuned.mean, base.mean) and torch.equal(tuned.std, base.std)
+    for a, b in zip(tuned.parameters(), base.parameters()):  # a tiny rate: barely moved
+        assert torch.allclose(a, b, atol=1e-4)
+    fresh: list[float] = []
+    train(clips[:1], _config(steps=2, lr=1e-6), TINY, "cpu",
+          progress=lambda d, t, loss: fresh.append(loss))
+    assert losses[0] < fresh[0]  # it starts where the base ended, not from random weights
+    with pytest.raises(InitMismatch, match="another shape.*hidden 16 → 24"):
+        train(clips, _config(steps=1, init=str(tmp_path / "base.pt")), replace(TINY, hidden=24), "cpu")
+    with pytest.raises(InitMismatch, match="not network weights"):
+        train(clips, _config(steps=1, init=str(tmp_path / "missing.pt")), TINY, "cpu")
 
 
 class _Stop(Exception):
@@ -147,6 +166,15 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert main(args[:-2] + ["--out", str(tmp_path / "o2.pt"), "--resume"]) == 2  # not a checkpoint
     with pytest.raises(SystemExit, match="--stack are for the realtime model"):
         main(args + ["--stack", "2"])
+    # A fine-tune from those weights keeps their shape; a file that isn't weights is one line.
+    (tmp_path / "work" / "offline.ckpt").unlink()
+    tuned = args[:-2] + ["--out", str(tmp_path / "o3.pt"), "--init", str(tmp_path / "o.pt"),
+                         "--lr", "1e-4"]
+    assert main(tuned) == 0
+    checkpoint = torch.load(tmp_path / "o3.pt", weights_only=False)
+    assert checkpoint["training"]["init"] == str(tmp_path / "o.pt") and checkpoint["training"]["lr"] == 1e-4
+    with pytest.raises(SystemExit, match="--init .*not network weights"):
+        main(tuned[:-4] + ["--init", str(tmp_path / "o.pt.missing")])
 
 
 def test_progress_bar_redraws_on_a_terminal_and_prints_tenths_in_a_log():
