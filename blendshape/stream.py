@@ -19,6 +19,8 @@ import torch
 
 from . import rig
 from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
+from .ear import EarMissing
+from .ear_model import EarEngine, EarToFace, is_ear_checkpoint
 from .engine import Engine, TorchEngine, engine_for
 from .model import AudioToFace, OfflineOnly, pad_to_stack
 from .weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
@@ -61,6 +63,10 @@ def load_model(path: Path | str | None = None, device: torch.device | None = Non
         raise WeightsNotFound(f"no network weights at {path}: run `talkbridge train` "
                               "or use --animator procedural")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if is_ear_checkpoint(checkpoint):
+        raise OfflineOnly(f"{path} is the offline quality model (it hears whole files through "
+                          "Whisper): use it with `--quality offline`; leave --weights unset "
+                          "for the shipped realtime model")
     model = AudioToFace.from_checkpoint(checkpoint)
     if streaming and model.config.bidirectional:
         raise OfflineOnly(f"{path} is an offline quality model (bidirectional): it animates "
@@ -77,7 +83,7 @@ def load_network(path: Path | str | None = None, device: torch.device | None = N
 
 
 def load_for_files(quality: str = "realtime", path: Path | str | None = None,
-                   device: torch.device | None = None) -> Engine:
+                   device: torch.device | None = None) -> Engine | EarEngine:
     """The network ``talkbridge animate`` and ``eval`` use for whole files.
 
     ``offline`` is the bidirectional model (PyTorch); when its weights are missing it warns
@@ -89,11 +95,20 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
         raise ValueError(f"unknown quality {quality!r}: realtime or offline")
     path = Path(path or OFFLINE_CHECKPOINT)
     if not path.exists():
-        log.warning("no offline quality weights at %s (none ships yet, see the model card "
-                    "MODEL_CARD.md; `talkbridge train --quality offline` makes them); using the "
-                    "realtime model", path)
+        log.warning("no offline quality weights at %s (`talkbridge train --quality offline` "
+                    "makes them); using the realtime model", path)
         return load_network(None, device)
-    return engine_for(load_model(path, device, streaming=False))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if not is_ear_checkpoint(checkpoint):  # a bidirectional log-mel model, from before the ear
+        return engine_for(load_model(path, device, streaming=False))
+    engine = EarEngine(EarToFace.from_checkpoint(checkpoint))
+    try:
+        engine.features.ear.load()
+    except EarMissing as exc:
+        log.warning("the offline quality model hears through Whisper, which is not installed "
+                    "(%s: pip install 'talkbridge[ear]'); using the realtime model", exc)
+        return load_network(None, device)
+    return engine
 
 
 def _interpolate(weights: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -114,17 +129,20 @@ def to_full_frames(weights: np.ndarray, fps: float, n_out: int | None = None) ->
     return _interpolate(weights, np.arange(m) * FRAME_RATE / fps)
 
 
-def animate_clip(model: AudioToFace | Engine, audio: np.ndarray, rate: int,
+def animate_clip(model: AudioToFace | Engine | EarEngine, audio: np.ndarray, rate: int,
                  fps: float = 60.0) -> np.ndarray:
     """A whole clip → full frames at ``fps`` covering its duration (the look-ahead is free here)."""
     from .train.corpus import resample
 
-    engine = as_engine(model)
     audio16 = resample(np.asarray(audio, np.float32), rate)
-    feats = log_mel(audio16)
-    lead = engine.config.lookahead
-    padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
-    weights = engine.whole(padded)[lead:]
+    if isinstance(model, EarEngine):  # the offline quality model hears the audio itself
+        weights = model.weights(audio16)
+    else:
+        engine = as_engine(model)
+        feats = log_mel(audio16)
+        lead = engine.config.lookahead
+        padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
+        weights = engine.whole(padded)[lead:]
     duration = len(audio) / rate
     return to_full_frames(weights, fps, int(np.ceil(duration * fps - 1e-9)))
 

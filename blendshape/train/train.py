@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import rig
+from ..ear_model import EarConfig, EarFeatures, EarToFace
 from ..features import log_mel
 from ..model import N_ARKIT, AudioToFace, ModelConfig
 from . import augment
@@ -55,7 +56,8 @@ _RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme
 Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
 
-def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator
+def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator,
+              featurize: Callable[[np.ndarray], np.ndarray] = log_mel
               ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, targets) pairs: each clip clean and in ``variants`` augmented versions."""
     out = []
@@ -65,7 +67,7 @@ def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator
             audio, targets, _ = augment.random_chain(clip.audio, clip.targets, rng)
             versions.append((audio, targets))
         for audio, targets in versions:
-            feats = log_mel(audio)
+            feats = featurize(audio)
             n = min(len(feats), len(targets))
             if n > 10:
                 out.append((feats[:n], targets[:n]))
@@ -86,7 +88,8 @@ def _batch(examples, size: int, crop: int, rng: np.random.Generator, warp: float
             t = np.concatenate([t, np.repeat(t[-1:], pad, axis=0)])
         feats.append(f)
         targets.append(t)
-    return torch.from_numpy(np.stack(feats)), torch.from_numpy(np.stack(targets))
+    return (torch.from_numpy(np.stack(feats).astype(np.float32)),
+            torch.from_numpy(np.stack(targets).astype(np.float32)))
 
 
 def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor,
@@ -108,9 +111,9 @@ def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor,
 
 
 def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
-          model_config: ModelConfig = ModelConfig(), device: str | None = None, *,
+          model_config: ModelConfig | EarConfig = ModelConfig(), device: str | None = None, *,
           checkpoint: Path | None = None, resume: bool = False,
-          progress: Progress | None = None) -> AudioToFace:
+          progress: Progress | None = None) -> AudioToFace | EarToFace:
     """Train on ``clips``; with ``checkpoint``, save a resumable state every few hundred steps.
 
     ``resume`` continues from that file: model, optimizer, step and random state, so an
@@ -123,11 +126,13 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     rng = np.random.default_rng(config.seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     started = time.time()
-    examples = _examples(clips, config.variants, rng)
-    all_feats = np.concatenate([f for f, _ in examples])
+    ear = isinstance(model_config, EarConfig)
+    examples = _examples(clips, config.variants, rng,
+                         EarFeatures(model_config.inputs) if ear else log_mel)
+    frames = sum(len(f) for f, _ in examples)
     log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
-             len(all_feats) / 6000, time.time() - started)
-    model = _initial_model(config, model_config, all_feats).to(dev)
+             frames / 6000, time.time() - started)
+    model = _initial_model(config, model_config, _moments(examples)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     first = 0
     if resume and checkpoint is not None and checkpoint.exists():
@@ -158,21 +163,32 @@ class InitMismatch(ValueError):
     """``init`` weights whose shape differs from the model asked for."""
 
 
-def _initial_model(config: TrainConfig, model_config: ModelConfig, feats: np.ndarray
-                   ) -> AudioToFace:
+def _moments(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation over every frame, without one big copy."""
+    total = sum(len(f) for f, _ in examples)
+    s = sum(f.astype(np.float64).sum(axis=0) for f, _ in examples)
+    s2 = sum((f.astype(np.float64) ** 2).sum(axis=0) for f, _ in examples)
+    mean = s / total
+    std = np.sqrt(np.maximum(s2 / total - mean ** 2, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _initial_model(config: TrainConfig, model_config: ModelConfig | EarConfig,
+                   moments: tuple[np.ndarray, np.ndarray]) -> AudioToFace | EarToFace:
     """Random weights normalized to this corpus, or ``config.init``'s weights as they are.
 
     Fine-tuning keeps the init's normalization: its weights were learnt on those inputs, and
     a corpus with other statistics would shift every feature the network knows.
     """
+    kind = EarToFace if isinstance(model_config, EarConfig) else AudioToFace
     if not config.init:
-        model = AudioToFace(model_config)
-        model.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
-        model.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-3))
+        model = kind(model_config)
+        model.mean.copy_(torch.from_numpy(moments[0]))
+        model.std.copy_(torch.from_numpy(moments[1] + 1e-3))
         return model
     try:
         checkpoint = torch.load(config.init, map_location="cpu", weights_only=False)
-        model = AudioToFace.from_checkpoint(checkpoint)
+        model = kind.from_checkpoint(checkpoint)
     except Exception as exc:  # missing, truncated or not weights
         raise InitMismatch(f"--init {config.init}: not network weights ({exc!r:.80})") from exc
     if model.config != model_config:
@@ -207,7 +223,7 @@ def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
         state = torch.load(path, map_location="cpu", weights_only=False)
         # Fields added since the checkpoint was written had their defaults then: fill them.
         theirs = {**_run(replace(TrainConfig(), **state["run"])),
-                  **asdict(ModelConfig(**state["model"]["config"]))}
+                  **asdict(type(model.config)(**state["model"]["config"]))}
     except Exception as exc:  # truncated, foreign or not a checkpoint at all
         raise ResumeMismatch(f"{path} is not a training checkpoint ({exc!r:.80}): delete it "
                              "to start over") from exc

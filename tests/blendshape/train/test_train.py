@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from blendshape.model import OFFLINE, AudioToFace, ModelConfig, OfflineOnly
+from blendshape.ear_model import EarConfig, EarEngine
+from blendshape.model import AudioToFace, ModelConfig, OfflineOnly
 from blendshape.stream import animate_clip, load_for_files, load_model
 from blendshape.train.corpus import build_clip
 from blendshape.train.texts import COVERAGE
@@ -148,15 +149,19 @@ def test_the_offline_model_refuses_to_stream(tmp_path, caplog):
 
 def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys):
     args = ["train", "--minutes", "0.1", "--steps", "3", "--batch", "2", "--threads", "1",
-            "--warp", "0.1", "--viseme-weight", "1", "--hidden", "24", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
+            "--viseme-weight", "1", "--hidden", "24", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
     assert main(args) == 0
     out = capsys.readouterr()
     assert "train [" in out.err and "3/3 100%" in out.err
     model = load_for_files("offline", tmp_path / "o.pt", torch.device("cpu"))
-    assert model.config == replace(OFFLINE, hidden=24)  # the offline shape, only narrower
+    assert isinstance(model, EarEngine) and model.config == EarConfig(hidden=24)  # only narrower
+    frames = animate_clip(model, np.zeros(16_000, np.float32), 16_000, 60)
+    assert frames.shape == (60, 52 + 3 + 4 + 15)
+    with pytest.raises(OfflineOnly, match="hears whole files through Whisper"):
+        load_model(tmp_path / "o.pt", torch.device("cpu"))  # never streams
     checkpoint = torch.load(tmp_path / "o.pt", weights_only=False)
     assert checkpoint["training"]["quality"] == "offline" and checkpoint["training"]["steps"] == 3
-    assert checkpoint["training"]["warp"] == 0.1 and checkpoint["training"]["viseme_weight"] == 1.0
+    assert checkpoint["training"]["viseme_weight"] == 1.0
     corpus = list((tmp_path / "work").glob("corpus-*.npz"))
     assert len(corpus) == 1 and not (tmp_path / "work" / "offline.ckpt").exists()
     # An earlier run's checkpoint is never silently overwritten.
@@ -164,8 +169,9 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(args[:-2] + ["--out", str(tmp_path / "o2.pt"), "--resume"]) == 2  # not a checkpoint
-    with pytest.raises(SystemExit, match="--stack are for the realtime model"):
-        main(args + ["--stack", "2"])
+    for extra in (["--stack", "2"], ["--warp", "0.1"]):
+        with pytest.raises(SystemExit, match="--warp are for the realtime model"):
+            main(args + extra)
     # A fine-tune from those weights keeps their shape; a file that isn't weights is one line.
     (tmp_path / "work" / "offline.ckpt").unlink()
     tuned = args[:-2] + ["--out", str(tmp_path / "o3.pt"), "--init", str(tmp_path / "o.pt"),
