@@ -21,6 +21,38 @@ from .protocol.errors import TalkbridgeError
 log = logging.getLogger("talkbridge")
 
 
+def _port(text: str) -> int:
+    """A TCP port, checked before anything loads: ``bind()`` would raise an OverflowError."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: a port is 0-65535 (0 picks a free one)")
+    return value
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail in one line, before models load, if ``host:port`` can't be listened on."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise SystemExit(f"talkbridge serve: can't resolve host {host!r} ({exc.strerror}): "
+                         "use an address of this machine, e.g. 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(f"talkbridge serve: can't listen on {host}:{port} ({exc.strerror}): "
+                             "is another server there? Pick another --port, or stop it") from None
+
+
 def _positive_fps(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 240:
@@ -46,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server (WebSocket + msgpack)")
     serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8765)")
+    serve.add_argument("--port", type=_port, default=None, help="port (default 8765)")
     serve.add_argument("--config", type=Path, help="TOML config file")
     serve.add_argument("--token", help="require this token (in hello, or the handshake's "
                        "Authorization: Bearer / ?token=)")
@@ -441,7 +473,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         outputs=OutputsConfig(**out_conf),
         host=args.host or server_conf.get("host", "127.0.0.1"),
-        port=args.port if args.port is not None else int(server_conf.get("port", 8765)),
+        port=args.port if args.port is not None else _config_port(server_conf.get("port", 8765)),
         **_security_options(args, server_conf),
         session=SessionConfig(token=token, life=_life_config(conf),
                               **{k: v for k, v in session_conf.items()
@@ -451,6 +483,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         freeze_startup_objects=True,
         engine=str(server_conf.get("engine", "torch")),
     )
+    _check_port_free(config.host, config.port)
     from .speech.tts.config import make_registry
     from .transports.udp_outputs import OutputError
 
@@ -459,6 +492,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OutputError, ValueError) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
+
+
+def _config_port(value: object) -> int:
+    try:
+        return _port(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"talkbridge serve: [server] port {exc}") from None
 
 
 def _life_config(conf: dict):
@@ -477,7 +517,12 @@ async def _serve(server) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: (signals[1] if signals[0].is_set() else signals[0]).set())
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:  # lost a race for the port since the check, or a bad address
+        await server.stop()
+        raise SystemExit(f"talkbridge serve: can't listen on {server.config.host}:"
+                         f"{server.config.port} ({exc.strerror or exc})") from None
     where = f"{server.config.host}:{server.port}"
     http_scheme = "https" if server.scheme == "wss" else "http"
     print(f"talkbridge serving {server.scheme}://{where}/v1/stream "

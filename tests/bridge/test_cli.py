@@ -118,3 +118,31 @@ def test_say_writes_a2f_json_and_glb_that_independent_readers_load(tmp_path):
     assert gltf.meshes[0].extras["targetNames"] == list(rig.ARKIT52)
     times = gltf.accessors[gltf.animations[0].samplers[0].input]
     assert times.count == doc["numFrames"]
+
+
+@pytest.mark.parametrize("port", ["80000", "-5", "http"])
+def test_serve_refuses_a_port_out_of_range_in_one_line_before_loading_anything(port, capsys):
+    from bridge.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("talkbridge serve: error: argument --port: ")
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
+    """Under a supervisor a server that hangs on a start-up error never comes back."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--port", str(port)],
+                             capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [
+        f"talkbridge serve: can't listen on 127.0.0.1:{port} (Address already in use): is "
+        "another server there? Pick another --port, or stop it"]
