@@ -14,11 +14,11 @@ replica, can carry any stream's state without the model holding any.
 100/s steps a second, about twice as fast to train and 1.2–1.8× to run at s = 2, but the
 20,000-step run of it heard unseen voices worse than the shipped stride of one (model card).
 
-The same class with ``bidirectional=True`` is the *offline quality* model (``talkbridge
-animate --quality offline``): centred convolutions and a bidirectional GRU, so each frame
-sees the whole clip both ways. It has no streaming step — it exists for files, where
-latency doesn't matter and knowing what comes next tells a /p/ from an /m/ and a vowel's
-true width.
+The same class with ``bidirectional=True`` was the first *offline quality* model:
+centred convolutions and a bidirectional GRU on log-mel, so each frame sees the whole clip
+both ways. It never shipped (every run closed the lips less reliably than this streaming
+network); the shipped offline model hears through Whisper's encoder
+(:mod:`blendshape.ear_model`). Such a checkpoint still loads for files with ``--weights``.
 """
 
 from __future__ import annotations
