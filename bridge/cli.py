@@ -290,8 +290,10 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 
 def _lazy_network(weights: Path | None):
-    """``say``'s network, loaded at the first sentence that needs it. Missing or corrupt
-    weights: one warning, then None for every sentence (the timings animate them)."""
+    """``say``'s network, loaded at the first sentence that needs it: the offline quality
+    model, since a file's sentences arrive whole (the realtime one where the ear is missing).
+    Missing or corrupt weights: one warning, then None for every sentence (the timings
+    animate them)."""
     loaded: list = []
 
     def animate(pcm, rate: int, fps: int):
@@ -299,9 +301,9 @@ def _lazy_network(weights: Path | None):
             try:
                 import torch
 
-                from blendshape.stream import load_network
+                from blendshape.stream import load_for_files
 
-                loaded.append(load_network(weights, torch.device("cpu")))
+                loaded.append(load_for_files("offline", weights, torch.device("cpu")))
             except Exception as exc:  # noqa: BLE001 - any unloadable weights: the teacher speaks
                 log.warning("no network (%s): the procedural animator animates this speech", exc)
                 loaded.append(None)
