@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output file; repeat for several (.wav, .json, .csv, .a2f.json, .gltf, .glb)")
 
     animate = sub.add_parser("animate", help="any speech audio → face curves files (the network)")
-    animate.add_argument("audio", type=Path, help="wav or flac (mp3 if libsndfile reads it)")
+    animate.add_argument("audio", type=Path, help="wav, flac, ogg or mp3")
     animate.add_argument("--fps", type=_positive_fps, default=60)
     animate.add_argument("--seed", type=int, default=0, help="seed of blinks and gaze")
     animate.add_argument("--quality", choices=("realtime", "offline"), default="offline",
@@ -316,24 +317,20 @@ def _lazy_network(weights: Path | None):
 
 
 def _read_audio(path: Path):
-    """wav through the stdlib; anything else through soundfile (libsndfile) when installed."""
-    import wave
-
+    """Mono float audio and its rate from wav, flac, ogg or mp3 (libsndfile, from the
+    soundfile wheel); a file that isn't audio, or holds none, is a one-line ValueError."""
     import numpy as np
+    import soundfile
 
-    if path.suffix.lower() == ".wav":
-        with wave.open(str(path)) as w:
-            if w.getsampwidth() != 2:
-                raise ValueError(f"{path}: only 16-bit PCM wav is read without soundfile")
-            data = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-            data = data.reshape(-1, w.getnchannels()).mean(axis=1)
-            return data, w.getframerate()
     try:
-        import soundfile
-    except ImportError:
-        raise ValueError(f"{path}: reading {path.suffix} needs `pip install soundfile`") from None
-    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return data.mean(axis=1), rate
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as exc:
+        reason = str(exc).split(": ", 1)[-1].strip().rstrip(".")
+        raise ValueError(f"{path}: not audio that can be read ({reason}): give a wav, flac, "
+                         "ogg or mp3 file") from None
+    if len(data) == 0:
+        raise ValueError(f"{path}: holds no audio (0 samples)")
+    return np.asarray(data.mean(axis=1), np.float32), rate
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
@@ -715,12 +712,22 @@ COMMANDS = {"animate": cmd_animate, "eval": cmd_eval, "train": cmd_train, "say":
             "live": cmd_live, "loadtest": cmd_loadtest}
 
 
+#: Exit status of a command whose reader went away (``talkbridge voices | head``): a shell's
+#: 128 + SIGPIPE, quietly, as Unix tools do.
+BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and print a second traceback: point the
+        # descriptor at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except (TalkbridgeError, LookupError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"talkbridge {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -146,3 +146,42 @@ def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
     assert run.stderr.strip().splitlines() == [
         f"talkbridge serve: can't listen on 127.0.0.1:{port} (Address already in use): is "
         "another server there? Pick another --port, or stop it"]
+
+
+@pytest.mark.parametrize("kind", ["text", "empty_wav", "fake_wav", "flac"])
+def test_animate_reads_real_audio_and_refuses_anything_else_in_one_line(tmp_path, kind):
+    """Not audio, a .wav that isn't one, a wav of no samples: one line, exit 2, no traceback.
+    flac (libsndfile, in the soundfile wheel) works from a plain install."""
+    import soundfile
+
+    path = {"text": tmp_path / "passwd", "empty_wav": tmp_path / "empty.wav",
+            "fake_wav": tmp_path / "fake.wav", "flac": tmp_path / "tone.flac"}[kind]
+    if kind == "text":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    elif kind == "fake_wav":
+        path.write_bytes(b"ID3\x04" + bytes(400))  # an mp3 tag, named .wav
+    elif kind == "empty_wav":
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16_000)
+    else:
+        t = np.arange(16_000) / 16_000
+        soundfile.write(str(path), 0.3 * np.sin(2 * np.pi * 220 * t), 16_000)
+    run = subprocess.run(CLI + ["animate", str(path), "-o", str(tmp_path / "out.json"),
+                                "--quality", "realtime"], capture_output=True, text=True, timeout=120)
+    if kind == "flac":
+        assert run.returncode == 0, run.stderr
+        assert len(json.loads((tmp_path / "out.json").read_text())["frames"]) == 60
+        return
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert lines[0].startswith(f"talkbridge animate: {path}: ")
+    assert ("holds no audio" if kind == "empty_wav" else "give a wav, flac, ogg or mp3") in lines[0]
+
+
+def test_a_closed_pipe_ends_a_listing_quietly():
+    """`talkbridge voices | head`: the reader goes away, the writer stops without a word.
+    ``true`` reads nothing and exits before Python has started, so every write fails."""
+    run = subprocess.run(f'{sys.executable} -m bridge.cli voices | true; echo "${{PIPESTATUS[0]}}"',
+                         shell=True, capture_output=True, text=True, timeout=120,
+                         executable="/bin/bash")
+    assert run.stderr == "" and run.stdout.strip() == "141"
