@@ -1,4 +1,5 @@
-"""``talkbridge`` command line (DESIGN §4)."""
+"""talkbridge: a voice and a talking face for game characters. `talkbridge COMMAND --help`
+says more; the README has a five-minute tour."""
 
 from __future__ import annotations
 

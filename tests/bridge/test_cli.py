@@ -185,3 +185,8 @@ def test_a_closed_pipe_ends_a_listing_quietly():
                          shell=True, capture_output=True, text=True, timeout=120,
                          executable="/bin/bash")
     assert run.stderr == "" and run.stdout.strip() == "141"
+
+
+def test_help_names_no_document_the_repository_lacks():
+    run = subprocess.run(CLI + ["--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "DESIGN" not in run.stdout and "README" in run.stdout
