@@ -190,3 +190,16 @@ def test_a_closed_pipe_ends_a_listing_quietly():
 def test_help_names_no_document_the_repository_lacks():
     run = subprocess.run(CLI + ["--help"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "DESIGN" not in run.stdout and "README" in run.stdout
+
+
+def test_chat_keeps_logs_out_of_the_conversation_unless_asked(tmp_path):
+    """Replies on stdout, and by default not one log line on stderr between them; -v logs."""
+    def chat(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run(CLI + [*flags, "chat", "--no-audio", "--memory",
+                                     str(tmp_path / "memory.db")], input="Hello there.\n",
+                              capture_output=True, text=True, timeout=120)
+
+    quiet, verbose = chat(), chat("-v")
+    assert quiet.returncode == 0 and "Ada> " in quiet.stdout
+    assert quiet.stderr == ""
+    assert " INFO " in verbose.stderr or " DEBUG " in verbose.stderr
