@@ -52,10 +52,11 @@ EMOTIONS: dict[str, np.ndarray] = {
     "disgust": _offsets(noseSneerBoth=0.55, mouthUpperUpBoth=0.3, browDownBoth=0.3,
                         mouthFrownBoth=0.2),
 }
-EMOTIONS["joy"] = EMOTIONS["happy"]
-EMOTIONS["anger"] = EMOTIONS["angry"]
-EMOTIONS["sadness"] = EMOTIONS["sad"]
-EMOTIONS["surprise"] = EMOTIONS["surprised"]
+#: Other names clients (and language models' emotion tags) use for the same poses.
+EMOTION_ALIASES = {"joy": "happy", "anger": "angry", "sadness": "sad", "surprise": "surprised"}
+#: One name a pose, as lists offered to people show them (the viewer, ``/api/info``).
+EMOTION_NAMES = tuple(EMOTIONS)
+EMOTIONS.update({alias: EMOTIONS[name] for alias, name in EMOTION_ALIASES.items()})
 
 #: Channels the mouth owns while speaking: emotion yields to speech on these.
 MOUTH_CHANNELS = np.array([i for i, n in enumerate(rig.ARKIT52)

@@ -147,14 +147,14 @@ class Server:
 
     def info(self) -> dict[str, object]:
         """What a client UI needs to offer choices: voices, emotions, the default voice."""
-        from blendshape.layers import EMOTIONS
+        from blendshape.layers import EMOTION_NAMES
 
         return {
             "server": self.version,
             "default_voice": self.tts.default_voice,
             "voices": [{"id": v.id, "provider": v.provider, "lang": v.lang, "name": v.name}
                        for v in self.tts.voices()],
-            "emotions": sorted(EMOTIONS),
+            "emotions": sorted(EMOTION_NAMES),  # aliases (joy, anger, …) still work in say
         }
 
     def new_session(self, send: Send, authorized: bool = False) -> Session:

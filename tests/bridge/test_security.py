@@ -237,7 +237,11 @@ async def test_info_and_metrics_need_the_token_healthz_does_not(guarded):
         assert (await _get(port, path, {"Authorization": f"Bearer {TOKENS[0]}"}))[0] == 200
         assert (await _get(port, f"{path}?token={TOKENS[1]}"))[0] == 200
     status, body = await _get(port, "/api/info", {"Authorization": f"Bearer {TOKENS[0]}"})
-    assert "voices" in json.loads(body)
+    info = json.loads(body)
+    assert "voices" in info
+    # One name a pose for the viewer's list: no synonyms side by side (joy beside happy).
+    assert {"happy", "angry", "sad", "surprised"} <= set(info["emotions"])
+    assert not {"joy", "anger", "sadness", "surprise"} & set(info["emotions"])
 
 
 async def test_browser_origins(guarded):
