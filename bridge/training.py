@@ -51,8 +51,6 @@ OFFLINE_SHARES = {"espeak": 0.24, "mbrola": 0.24, "piper": 0.09, "kokoro": 0.43}
 #: A Kokoro clip's speaker: a convex mix of this many of its voices, at a speed in this range.
 KOKORO_MIX = (2, 3)
 KOKORO_SPEED = (0.8, 1.25)
-#: Kokoro voices whose language has corpus text read it half the time; the rest read English.
-KOKORO_OWN_LANGUAGE = 0.5
 #: MBROLA databases that lack many of the diphones espeak asks of them: MBROLA puts silence
 #: there, which the teacher doesn't know of. Missing diphones per phoneme over 30–40 training
 #: sentences each: es1 21 %, es3 26 %, it3 and it4 6 %, jp2 most; de8 16 % and vz1 16 % of
@@ -66,9 +64,8 @@ MBROLA_SKIP = ("es1", "es2", "es3", "es4", "it1", "it2", "it3", "it4", "jp1", "j
 def training_registry() -> TTSRegistry:
     """The embedded voices as the corpus uses them: Piper's duration noise off, MBROLA on."""
     from .speech.tts.espeak import EspeakTTS, MbrolaTTS
-    from .speech.tts.piper import PiperTTS
-
     from .speech.tts.kokoro import KokoroTTS
+    from .speech.tts.piper import PiperTTS
 
     return TTSRegistry([PiperTTS(duration_noise=0.0), EspeakTTS(), MbrolaTTS(), KokoroTTS()])
 
@@ -115,9 +112,9 @@ def corpus_voices(registry: TTSRegistry):
 class KokoroMixes:
     """Kokoro as the corpus hears it: every clip a new speaker, mixed from 2–3 voices.
 
-    ``synthesize(text, voice)`` speaks with ``voice`` mixed with one or two others drawn at
-    random, in random proportions, at a random speed; the chunks name the mix
-    (``meta["speaker"]``), which becomes the clip's voice.
+    ``synthesize(text, voice)`` reads ``text`` in ``voice.lang`` with ``voice`` mixed with one
+    or two others drawn at random, in random proportions, at a random speed; the chunks name
+    the mix (``meta["speaker"]``, ``kokoro:…``), which becomes the clip's voice.
     """
 
     name = "kokoro"
@@ -125,7 +122,7 @@ class KokoroMixes:
     def __init__(self, tts, rng: np.random.Generator) -> None:
         self.tts, self.rng = tts, rng
 
-    def synthesize(self, text: str, voice, lang: str):
+    def synthesize(self, text: str, voice):
         from .speech.tts.kokoro import Speaker
 
         speakers = self.tts.speakers()
@@ -134,13 +131,14 @@ class KokoroMixes:
         names = [voice.name, *self.rng.choice(others, size=min(count, len(others)), replace=False)]
         mix = Speaker.mix([speakers[n] for n in names], self.rng.dirichlet(np.ones(len(names))))
         speed = float(self.rng.uniform(*KOKORO_SPEED))
-        yield from self.tts.speak(text, mix, lang, speed)
+        yield from self.tts.speak(text, Speaker(f"kokoro:{mix.name}", mix.vectors), voice.lang, speed)
 
 
 def kokoro_voices(registry: TTSRegistry, rng: np.random.Generator):
     """(KokoroMixes, voice, lang) twice for each Kokoro voice: reading English, and its own
     language where the corpus has text for it and Kokoro's front end is espeak-ng (not for
-    Japanese and Mandarin, which Kokoro reads through its own G2P); [] when not installed."""
+    Japanese and Mandarin, which Kokoro reads through its own G2P); [] when not installed.
+    Each entry's ``voice.lang`` is the language it reads."""
     from .speech.tts.base import TTSError
     from .speech.tts.kokoro import VOICES_ENV
 
@@ -160,7 +158,7 @@ def kokoro_voices(registry: TTSRegistry, rng: np.random.Generator):
     for voice in voices:
         english = voice.lang if voice.lang.startswith("en") else "en-us"
         own = voice.lang if voice.lang.split("-")[0] in ("es", "fr", "it", "pt") else english
-        pool += [(mixes, voice, english), (mixes, voice, own)]
+        pool += [(mixes, replace(voice, lang=lang), lang) for lang in (english, own)]
     readable = set()
     for lang in sorted({lang for _, _, lang in pool}):  # now, not 20 minutes into the corpus
         try:
@@ -195,10 +193,9 @@ def build_corpus(registry: TTSRegistry, minutes: float, seed: int = 0,
                 break
             text = " ".join(next(texts[lang]) for _ in range(int(rng.integers(1, 3))))
             try:
-                chunks = list(provider.synthesize(text, voice, lang) if kind == "kokoro"
-                              else provider.synthesize(text, voice))
+                chunks = list(provider.synthesize(text, voice))
                 name = chunks[0].meta.get("speaker", voice.id) if chunks else voice.id
-                clip = build_clip(chunks, f"{kind}:{name}" if kind == "kokoro" else name, lang, text)
+                clip = build_clip(chunks, name, lang, text)
             except ValueError:
                 continue
             clips.append(clip)
