@@ -83,6 +83,13 @@ def is_ear_checkpoint(checkpoint: dict) -> bool:
     return checkpoint.get("kind") == KIND
 
 
+def model_from_checkpoint(checkpoint: dict) -> AudioToFace | EarToFace:
+    """Either network from its checkpoint: the ear model where the checkpoint says so, else
+    :class:`~blendshape.model.AudioToFace` (realtime, or the old bidirectional log-mel one)."""
+    kind = EarToFace if is_ear_checkpoint(checkpoint) else AudioToFace
+    return kind.from_checkpoint(checkpoint)
+
+
 class EarFeatures:
     """Audio at 16 kHz → the features an :class:`EarConfig` model hears, (n, n_in) at 100 fps."""
 

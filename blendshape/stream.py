@@ -20,7 +20,7 @@ import torch
 from . import rig
 from .features import FRAME_RATE, LOG_FLOOR, N_MELS, SAMPLE_RATE, StreamingLogMel, log_mel
 from .ear import EarMissing
-from .ear_model import EarEngine, EarToFace, is_ear_checkpoint
+from .ear_model import EarEngine, is_ear_checkpoint, model_from_checkpoint
 from .engine import Engine, TorchEngine, engine_for
 from .model import AudioToFace, OfflineOnly, pad_to_stack
 from .weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
@@ -84,10 +84,11 @@ def load_network(path: Path | str | None = None, device: torch.device | None = N
 
 def load_for_files(quality: str = "realtime", path: Path | str | None = None,
                    device: torch.device | None = None) -> Engine | EarEngine:
-    """The network ``talkbridge animate`` and ``eval`` use for whole files.
+    """The network ``talkbridge animate``, ``eval`` and ``say`` use for whole files.
 
-    ``offline`` is the bidirectional model (PyTorch); when its weights are missing it warns
-    once and falls back to the realtime model, whose curves are good, only less so.
+    ``offline`` is the offline quality model (:mod:`blendshape.ear_model`; an old
+    bidirectional log-mel checkpoint also loads); when its weights or Whisper's are missing it
+    warns once and falls back to the realtime model, whose curves are good, only less so.
     """
     if quality == "realtime":
         return load_network(path, device)
@@ -98,10 +99,10 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
         log.warning("no offline quality weights at %s (`talkbridge train --quality offline` "
                     "makes them); using the realtime model", path)
         return load_network(None, device)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not is_ear_checkpoint(checkpoint):  # a bidirectional log-mel model, from before the ear
-        return engine_for(load_model(path, device, streaming=False))
-    engine = EarEngine(EarToFace.from_checkpoint(checkpoint))
+    model = model_from_checkpoint(torch.load(path, map_location="cpu", weights_only=False))
+    if isinstance(model, AudioToFace):  # a bidirectional log-mel model, from before the ear
+        return engine_for(model.to(device or pick_device()))
+    engine = EarEngine(model)
     try:
         engine.features.ear.load()
     except EarMissing as exc:

@@ -608,6 +608,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if offline and (args.lookahead or (args.stack or 1) > 1 or args.warp):  # before the corpus
         raise SystemExit("talkbridge train: --lookahead, --stack and --warp are for the realtime "
                          "model; the offline model hears the whole file through Whisper")
+    init_config = _init_config(args.init, offline) if args.init is not None else None
     work: Path = args.workdir
     args.minutes = args.minutes if args.minutes is not None else (105.0 if offline else 180.0)
     args.steps = args.steps if args.steps is not None else (3000 if offline else 12000)
@@ -635,8 +636,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if offline:  # the ear model has a width; look-ahead and stacking are the realtime model's
         shape = {k: v for k, v in shape.items() if k == "hidden"}
     model_config = EarConfig(**shape) if offline else replace(ModelConfig(), **shape)
-    if args.init is not None:  # the init's shape; shape options that differ are refused
-        model_config = replace(_init_config(args.init), **shape)
+    if init_config is not None:  # the init's shape; shape options that differ are refused
+        model_config = replace(init_config, **shape)
     model = train(clips, config, model_config, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
@@ -659,19 +660,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _init_config(path: Path):
-    """The model shape of the weights ``--init`` names, or a one-line exit."""
+def _init_config(path: Path, offline: bool):
+    """The model shape of the weights ``--init`` names, or a one-line exit (also when they
+    are the other quality's: the run would write them over the wrong shipped file)."""
     import torch
 
-    from blendshape.ear_model import EarConfig, is_ear_checkpoint
-    from blendshape.model import ModelConfig
+    from blendshape.ear_model import EarConfig, model_from_checkpoint
 
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        kind = EarConfig if is_ear_checkpoint(checkpoint) else ModelConfig
-        return kind(**checkpoint["config"])
+        config = model_from_checkpoint(torch.load(path, map_location="cpu",
+                                                  weights_only=False)).config
     except Exception as exc:  # noqa: BLE001 - missing, truncated, not weights
         raise SystemExit(f"talkbridge train: --init {path}: not network weights ({exc!r:.80})")
+    if isinstance(config, EarConfig) != offline:
+        theirs = "offline" if isinstance(config, EarConfig) else "realtime"
+        raise SystemExit(f"talkbridge train: --init {path} holds the {theirs} model's weights: "
+                         f"fine-tune them with --quality {theirs}")
+    return config
 
 
 def _hidden(text: str) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .. import rig
-from ..ear_model import EarConfig, EarFeatures, EarToFace
+from ..ear_model import EarConfig, EarFeatures, EarToFace, model_from_checkpoint
 from ..features import log_mel
 from ..model import N_ARKIT, AudioToFace, ModelConfig
 from . import augment
@@ -182,17 +182,20 @@ def _initial_model(config: TrainConfig, model_config: ModelConfig | EarConfig,
     Fine-tuning keeps the init's normalization: its weights were learnt on those inputs, and
     a corpus with other statistics would shift every feature the network knows.
     """
-    kind = EarToFace if isinstance(model_config, EarConfig) else AudioToFace
     if not config.init:
-        model = kind(model_config)
+        model = (EarToFace if isinstance(model_config, EarConfig) else AudioToFace)(model_config)
         model.mean.copy_(torch.from_numpy(moments[0]))
         model.std.copy_(torch.from_numpy(moments[1] + 1e-3))
         return model
     try:
-        checkpoint = torch.load(config.init, map_location="cpu", weights_only=False)
-        model = kind.from_checkpoint(checkpoint)
+        model = model_from_checkpoint(torch.load(config.init, map_location="cpu",
+                                                 weights_only=False))
     except Exception as exc:  # missing, truncated or not weights
         raise InitMismatch(f"--init {config.init}: not network weights ({exc!r:.80})") from exc
+    if type(model.config) is not type(model_config):
+        raise InitMismatch(f"--init {config.init} holds {type(model).__name__} weights, not "
+                           f"{'EarToFace' if isinstance(model_config, EarConfig) else 'AudioToFace'}"
+                           " ones: fine-tune a model of the same kind")
     if model.config != model_config:
         differ = ", ".join(f"{k} {v} → {getattr(model_config, k)}"
                            for k, v in asdict(model.config).items() if getattr(model_config, k) != v)

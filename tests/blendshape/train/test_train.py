@@ -65,6 +65,8 @@ def test_a_fine_tune_starts_from_its_init_weights_and_their_normalization(clips,
         train(clips, _config(steps=1, init=str(tmp_path / "base.pt")), replace(TINY, hidden=24), "cpu")
     with pytest.raises(InitMismatch, match="not network weights"):
         train(clips, _config(steps=1, init=str(tmp_path / "missing.pt")), TINY, "cpu")
+    with pytest.raises(InitMismatch, match="holds AudioToFace weights, not EarToFace"):
+        train(clips, _config(steps=1, init=str(tmp_path / "base.pt")), EarConfig(hidden=16), "cpu")
 
 
 class _Stop(Exception):
@@ -181,6 +183,10 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert checkpoint["training"]["init"] == str(tmp_path / "o.pt") and checkpoint["training"]["lr"] == 1e-4
     with pytest.raises(SystemExit, match="--init .*not network weights"):
         main(tuned[:-4] + ["--init", str(tmp_path / "o.pt.missing")])
+    # Offline weights don't fine-tune into the realtime file, nor the other way round.
+    realtime = [a for a in tuned if a not in ("--quality", "offline")]
+    with pytest.raises(SystemExit, match="offline model's weights: fine-tune them with --quality offline"):
+        main(realtime)
 
 
 def test_progress_bar_redraws_on_a_terminal_and_prints_tenths_in_a_log():
