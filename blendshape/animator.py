@@ -14,10 +14,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from . import procedural
-from .layers import Emotion, EmotionTrack, LifeLayer
-from .phonemes import PhonemeSpan, to_viseme_spans
-
+from blendshape import procedural
+from blendshape.layers.emotion import Emotion, EmotionTrack
+from blendshape.layers.life import LifeLayer
+from blendshape.phonemes import PhonemeSpan, to_viseme_spans
 
 #: What animates speech (``say --animator``, ``[session] animator``): "auto" the teacher on
 #: the exact phoneme timings a voice reports and the network for a voice without them;

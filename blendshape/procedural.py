@@ -21,24 +21,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import rig
-from .phonemes import VisemeSpan
+from blendshape import rig
+from blendshape.phonemes import VisemeSpan
 
 _A = rig.ARKIT_INDEX
 
 
-def _pose(**weights: float) -> np.ndarray:
-    """A 52-vector from named weights; ``Both`` expands to the Left/Right pair."""
-    out = np.zeros(52, dtype=np.float32)
-    for name, value in weights.items():
-        if name.endswith("Both"):
-            base = name[:-4]
-            out[_A[base + "Left"]] = value
-            out[_A[base + "Right"]] = value
-        else:
-            out[_A[name]] = value
-    return out
-
+_pose = rig.arkit_pose
 
 #: The ARKit pose of each Oculus viseme: designed against ARKit's shape semantics
 #: (mouthClose seals the lips against jawOpen; press/roll tighten them).

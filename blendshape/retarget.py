@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import rig
+from blendshape import rig
 
 MAPS_DIR = Path(__file__).parent / "data" / "maps"
 

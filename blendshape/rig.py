@@ -76,6 +76,21 @@ class UnknownChannelError(ValueError):
     """A channel or channel-set name that no animator produces."""
 
 
+def arkit_pose(**weights: float) -> np.ndarray:
+    """A 52-vector in ARKit order from named weights; ``xBoth`` sets ``xLeft`` and ``xRight``.
+
+    How the procedural animator writes its viseme poses and the emotion layer its offsets.
+    """
+    out = np.zeros(len(ARKIT52), dtype=np.float32)
+    for name, value in weights.items():
+        if name.endswith("Both"):
+            out[ARKIT_INDEX[name[:-4] + "Left"]] = value
+            out[ARKIT_INDEX[name[:-4] + "Right"]] = value
+        else:
+            out[ARKIT_INDEX[name]] = value
+    return out
+
+
 def pascal_case(name: str) -> str:
     """ARKit camelCase → Unreal/Live Link PascalCase (``jawOpen`` → ``JawOpen``)."""
     return name[:1].upper() + name[1:]

@@ -17,7 +17,7 @@ def warp_mel(feats: np.ndarray, factor: float) -> np.ndarray:
     timing, and so the targets, stay put. Band k reads the spectrum at the frequency of its
     centre times ``factor``, interpolated between neighbouring bands; the edges are held.
     """
-    from ..features import FMAX, FMIN, N_MELS, _hz_to_mel, _mel_to_hz
+    from blendshape.net.features import FMAX, FMIN, N_MELS, _hz_to_mel, _mel_to_hz
 
     mels = np.linspace(_hz_to_mel(FMIN), _hz_to_mel(FMAX), N_MELS + 2)[1:-1]
     source = _hz_to_mel(_mel_to_hz(mels) * factor)

@@ -13,10 +13,10 @@ from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
-from .. import rig
-from ..animator import SpeechAnimator
-from ..features import FRAME_RATE, SAMPLE_RATE
-from ..phonemes import PhonemeSpan
+from blendshape import rig
+from blendshape.animator import SpeechAnimator
+from blendshape.net.features import FRAME_RATE, SAMPLE_RATE, resample
+from blendshape.phonemes import PhonemeSpan
 
 #: Columns the network predicts: the 52 ARKit weights, then the 15 viseme weights.
 TARGET_CHANNELS: tuple[str, ...] = rig.NETWORK_CHANNELS
@@ -46,15 +46,6 @@ class Clip:
     @property
     def duration(self) -> float:
         return len(self.audio) / SAMPLE_RATE
-
-
-def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    if rate == target:
-        return np.asarray(audio, dtype=np.float32)
-    import soxr
-
-    return np.asarray(soxr.resample(np.asarray(audio, np.float32), rate, target, quality="HQ"),
-                      dtype=np.float32)
 
 
 def build_clip(sentences: Iterable[SentenceAudio], voice: str, lang: str, text: str) -> Clip:

@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import rig
-from ..phonemes import VisemeSpan
+from blendshape import rig
+from blendshape.phonemes import VisemeSpan
 
 _MOUTH = np.array([i for i, n in enumerate(rig.ARKIT52) if n.startswith(("jaw", "mouth"))])
 _JAW, _CLOSE = rig.ARKIT_INDEX["jawOpen"], rig.ARKIT_INDEX["mouthClose"]

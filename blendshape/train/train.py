@@ -18,12 +18,12 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .. import rig
-from ..ear_model import EarConfig, EarFeatures, EarToFace, model_from_checkpoint
-from ..features import log_mel
-from ..model import N_ARKIT, AudioToFace, ModelConfig
-from . import augment
-from .corpus import Clip
+from blendshape import rig
+from blendshape.net.ear_model import EarConfig, EarFeatures, EarToFace, model_from_checkpoint
+from blendshape.net.features import log_mel
+from blendshape.net.model import N_ARKIT, AudioToFace, ModelConfig
+from blendshape.train import augment
+from blendshape.train.corpus import Clip
 
 log = logging.getLogger(__name__)
 

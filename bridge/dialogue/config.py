@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .turns import TurnConfig, TurnConfigError
+from bridge.dialogue.turns import TurnConfig, TurnConfigError
 
 #: Microphone rates the server resamples from; anything else is refused with this list.
 MIC_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)

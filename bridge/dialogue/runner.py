@@ -20,28 +20,35 @@ import logging
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
 import numpy as np
 import soxr
 
-from .. import workers
-from ..protocol import codec
-from ..protocol import errors as err
-from ..protocol import messages as m
-from ..speech.sentences import SentenceStream
-from .config import MIC_RATES
-from .services import DialogueServices
-from .turns import (Action, CancelListening, FinishListening, Interrupt, Prefetch, Respond,
-                    StartListening, TurnTaking, UserSpeaking)
-
-if TYPE_CHECKING:
-    from ..session import Session, _Utterance
+from bridge.dialogue.config import MIC_RATES
+from bridge.dialogue.ports import ReplyUtterance, SpeakingSession
+from bridge.dialogue.services import DialogueServices
+from bridge.dialogue.turns import (
+    Action,
+    CancelListening,
+    FinishListening,
+    Interrupt,
+    Prefetch,
+    Respond,
+    StartListening,
+    TurnTaking,
+    UserSpeaking,
+    is_continuation,
+)
+from bridge.ops import workers
+from bridge.protocol import codec
+from bridge.protocol import errors as err
+from bridge.protocol import messages as m
+from bridge.speech.sentences import SentenceStream
 
 log = logging.getLogger(__name__)
 
 _MIN_EMOTION_CONFIDENCE = 0.5
-_UNHEARD = 0.4  # s of a reply heard before the user speaks again: less is a continuation
 
 
 @dataclass
@@ -123,7 +130,7 @@ class _Reply:
     id: str
     user_text: str
     metrics: TurnMetrics
-    utt: "_Utterance | None" = None
+    utt: "ReplyUtterance | None" = None
     writer: asyncio.Task[None] | None = None
     tail: asyncio.Task[None] | None = None
     heard_recorded: bool = False
@@ -133,7 +140,7 @@ class _Reply:
 class Dialogue:
     """Listens to one client's microphone (or typed turns) and answers through its session."""
 
-    def __init__(self, session: "Session", services: DialogueServices) -> None:
+    def __init__(self, session: SpeakingSession, services: DialogueServices) -> None:
         self.session = session
         self.services = services
         self.config = services.config
@@ -350,7 +357,7 @@ class Dialogue:
                                     f"{self.session.id}-prepare")
 
     async def _prepare_run(self, prepared: _Prepared, answering: Any) -> None:
-        from ..llm.emotion import EmotionTagParser
+        from bridge.llm.emotion import EmotionTagParser
 
         messages = self._messages(answering, prepared.text)
         provider, voice = self.session.tts.resolve(self.config.voice)
@@ -392,7 +399,7 @@ class Dialogue:
         return None
 
     def _messages(self, answering: Any, text: str) -> list[Any]:
-        from ..llm.registry import build_messages
+        from bridge.llm.registry import build_messages
 
         history = answering.memory.history(self.user) if answering.memory else []
         return build_messages(answering.persona, history, text,
@@ -411,7 +418,7 @@ class Dialogue:
             return
         onset_ago = self._mic_end - self.turns.onset  # mic seconds since the user began
         if reason == "barge_in" and \
-                self.session.played_position(reply.utt) - onset_ago < _UNHEARD:
+                is_continuation(self.session.played_position(reply.utt), onset_ago):
             # The user was only pausing: nothing of the reply was heard, so the next
             # transcript continues this turn instead of replacing it.
             self._continue_from = reply.user_text
@@ -450,11 +457,9 @@ class Dialogue:
         provider, voice = session.tts.resolve(self.config.voice)
         sentences: asyncio.Queue[str | None] = asyncio.Queue()
 
-        from ..session import _Utterance
-
-        utt = _Utterance(reply_id, "", provider, voice, None, source="dialogue",
-                         sentences=_drain(sentences), on_end=self._reply_ended,
-                         on_first_audio=lambda t: self._first_audio(reply, t))
+        utt = session.new_reply(reply_id, provider, voice, _drain(sentences),
+                                on_end=self._reply_ended,
+                                on_first_audio=lambda t: self._first_audio(reply, t))
         reply.utt = utt
         if prepared is not None and prepared.first_sentence and prepared.audio is not None:
             utt.presynth[prepared.first_sentence] = prepared.audio
@@ -466,8 +471,8 @@ class Dialogue:
                      sentences: "asyncio.Queue[str | None]",
                      prepared: "_Prepared | None" = None) -> None:
         """Stream the model's reply into sentences for TTS and ``reply`` messages."""
-        from ..llm.base import LLMError
-        from ..llm.emotion import EmotionTagParser, classify_emotion
+        from bridge.llm.base import LLMError
+        from bridge.llm.emotion import EmotionTagParser, classify_emotion
 
         assert reply.utt is not None
         utt = reply.utt
@@ -531,7 +536,7 @@ class Dialogue:
 
     def _export(self, marks: TurnMetrics) -> None:
         """Per-stage latencies for /metrics: ASR final, model first token, first audio."""
-        from .. import metrics
+        from bridge.ops import metrics
 
         answering = self.services.loaded_answering
         llm = answering.llm.name if answering is not None else "?"
@@ -545,7 +550,7 @@ class Dialogue:
                 metrics.observe("talkbridge_provider_latency_seconds", max(0.0, end - start),
                                 provider=provider, stage=stage)
 
-    def _reply_ended(self, utt: "_Utterance", reason: str) -> None:
+    def _reply_ended(self, utt: ReplyUtterance, reason: str) -> None:
         """The session finished, interrupted or failed a reply: settle memory and turns."""
         reply = self._reply if self._reply is not None and self._reply.id == utt.id else None
         if reply is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import DialogueConfig
+from bridge.dialogue.config import DialogueConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ class DialogueServices:
             self._listening = self._load_listening()
 
     def _load_listening(self) -> Listening:
-        from ..speech.asr.registry import make_asr
-        from ..speech.vad.registry import make_vad
+        from bridge.speech.asr.registry import make_asr
+        from bridge.speech.vad.registry import make_vad
 
         vad_opts = dict(self.config.vad)
         asr_opts = dict(self.config.asr)
@@ -84,9 +84,9 @@ class DialogueServices:
         return Listening(vad, asr)
 
     def _load_answering(self) -> Answering:
-        from ..llm.memory import ConversationMemory
-        from ..llm.persona import Persona
-        from ..llm.registry import make_llm
+        from bridge.llm.memory import ConversationMemory
+        from bridge.llm.persona import Persona
+        from bridge.llm.registry import make_llm
 
         persona = Persona.load(Path(self.config.persona)) if self.config.persona else \
             Persona.default()

@@ -117,6 +117,20 @@ Action = Union[StartListening, CancelListening, UserSpeaking, Prefetch, FinishLi
                Respond]
 
 
+#: Seconds of a reply the user must have heard for a barge-in to replace their turn. Less,
+#: and the user was only pausing: what they say next continues the same turn.
+UNHEARD = 0.4
+
+
+def is_continuation(played: float, onset_ago: float) -> bool:
+    """Did the user barge in before hearing any of the reply?
+
+    ``played`` is how far the reply has played at the client (s); ``onset_ago`` how long
+    ago, in microphone time, the user began to speak. Their difference is what was heard.
+    """
+    return played - onset_ago < UNHEARD
+
+
 class _Mic(enum.Enum):
     SILENT = "silent"
     ONSET = "onset"        # speech seen, not yet min_speech of it

@@ -3,7 +3,7 @@
 The face shows the emotion from the first sentence on, so it must be known before the
 first sentence is spoken: a leading tag (``[happy]``) costs the model two tokens; without
 one, a small lexicon classifier reads the first sentence, offline and in microseconds.
-The names are the emotion layer's (``blendshape.layers.EMOTIONS``): neutral, happy, sad,
+The names are the emotion layer's (``blendshape.layers.emotion.EMOTIONS``): neutral, happy, sad,
 angry, surprised, fear, disgust.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .retrieval import stem
+from bridge.llm.retrieval import stem
 
 EMOTION_NAMES = ("neutral", "happy", "sad", "angry", "surprised", "fear", "disgust")
 

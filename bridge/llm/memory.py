@@ -18,7 +18,7 @@ import threading
 import time
 from types import TracebackType
 
-from .base import ChatMessage
+from bridge.llm.base import ChatMessage
 
 _ROLES = ("user", "assistant", "system")
 _SCHEMA = (

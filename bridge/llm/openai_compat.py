@@ -20,7 +20,7 @@ import os
 from typing import Any, AsyncIterator, Awaitable, Sequence, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import ChatMessage, LLMError
+from bridge.llm.base import ChatMessage, LLMError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,8 +16,8 @@ from typing import Any, AsyncIterator, Callable, Literal, Sequence
 
 import yaml
 
-from .base import ChatMessage
-from .retrieval import Index
+from bridge.llm.base import ChatMessage
+from bridge.llm.retrieval import Index
 
 #: Cosine similarity to an intent example above which the intent answers.
 INTENT_THRESHOLD = 0.45
@@ -208,7 +208,7 @@ def _intent(raw: Any, k: int, fail: Callable[[str, str], PersonaError]) -> Inten
         raise fail(f"{key}.answer", "must be a string or a non-empty list of strings")
     emotion = raw.get("emotion")
     if emotion is not None:
-        from blendshape.layers import EMOTIONS
+        from blendshape.layers.emotion import EMOTIONS
 
         if emotion not in EMOTIONS:
             raise fail(f"{key}.emotion", f"unknown emotion {emotion!r}; valid: "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .base import ChatMessage, LLMProvider
-from .persona import Persona, PersonaLLM
+from bridge.llm.base import ChatMessage, LLMProvider
+from bridge.llm.persona import Persona, PersonaLLM
 
 PROVIDERS = ("persona", "openai")
 
@@ -36,7 +36,7 @@ def make_llm(options: Mapping[str, Any], persona: Persona | None = None) -> LLMP
                              f"{', '.join(sorted(opts))}); the persona file is dialogue.persona")
         return PersonaLLM(persona if persona is not None else Persona.default())
     if name == "openai":
-        from .openai_compat import OpenAICompatLLM
+        from bridge.llm.openai_compat import OpenAICompatLLM
 
         if "api_key" in opts:  # never echo its value
             raise ValueError("[llm] api_key: keys do not belong in config files; put it in an "

@@ -7,7 +7,7 @@ from the rest of ``bridge`` (no asyncio, no torch), so it stays usable on its ow
 
 from __future__ import annotations
 
-from .codec import (
+from bridge.protocol.codec import (
     ENCODINGS,
     MAX_MESSAGE_BYTES,
     check_size,
@@ -19,7 +19,7 @@ from .codec import (
     encode_curves,
     encode_pcm16,
 )
-from .errors import (
+from bridge.protocol.errors import (
     ERROR_CLASSES,
     DuplicateId,
     EmptyText,
@@ -46,7 +46,7 @@ from .errors import (
     UnsupportedProtocol,
     error_message,
 )
-from .messages import (
+from bridge.protocol.messages import (
     CLIENT_TYPES,
     SERVER_TYPES,
     Audio,

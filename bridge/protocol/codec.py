@@ -25,8 +25,8 @@ from typing import NamedTuple, cast
 import msgpack
 import numpy as np
 
-from . import messages as m
-from .errors import (
+from bridge.protocol import messages as m
+from bridge.protocol.errors import (
     InvalidField,
     MalformedMessage,
     MessageTooLarge,

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .messages import Error
+from bridge.protocol.messages import Error
 
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011

@@ -20,9 +20,8 @@ import numpy as np
 
 from blendshape import rig
 from blendshape.retarget import RetargetMap, load_map
-
-from .livelink_face import LiveLinkFaceEncoder
-from .osc_codec import osc_message, split_bundle
+from bridge.transports.livelink_face import LiveLinkFaceEncoder
+from bridge.transports.osc_codec import osc_message, split_bundle
 
 
 class OutputError(ValueError):

@@ -5,7 +5,7 @@ frame with :mod:`bridge.protocol`, hands the message to the session, and turns e
 error into an ``error`` message — closing the connection only when the error is fatal. One
 connection's faults never reach another: each runs in its own handler task.
 
-Before a session exists the policy of :mod:`bridge.security` applies: a browser page from
+Before a session exists the policy of :mod:`bridge.ops.security` applies: a browser page from
 an origin not allowed gets 403; a handshake token (``Authorization: Bearer`` or
 ``?token=``) that is wrong gets ``unauthorized`` and 1008, a valid one spares ``hello``
 its token; an address over its session limit gets ``too_many_sessions`` and 1008. None of
@@ -21,20 +21,17 @@ import json
 import logging
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .. import logs, metrics, security
-from ..outbox import Outbox
-from ..protocol import codec
-from ..protocol import errors as err
-from ..protocol import messages as m
-
-if TYPE_CHECKING:
-    from ..server import Server
+from bridge.ops import logs, metrics, security
+from bridge.protocol import codec
+from bridge.protocol import errors as err
+from bridge.protocol import messages as m
+from bridge.transports.host import ClientSession, SessionHost
+from bridge.transports.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +47,7 @@ _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; 
 PROTECTED_PATHS = frozenset({"/api/info", "/metrics"})
 
 
-def process_request(server: "Server", connection: ServerConnection,
+def process_request(server: SessionHost, connection: ServerConnection,
                     request: Request) -> Response | None:
     """Plain HTTP on the same port: the viewer, its files, health, info and metrics; 404
     otherwise. For the stream, only the browser-origin check: None lets the upgrade go on."""
@@ -78,7 +75,7 @@ def process_request(server: "Server", connection: ServerConnection,
     return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path; WebSocket at {STREAM_PATH}\n")
 
 
-def _check_origin(server: "Server", connection: ServerConnection,
+def _check_origin(server: SessionHost, connection: ServerConnection,
                   request: Request) -> Response | None:
     origin = request.headers.get("Origin")
     if server.origins.allows(origin, request.headers.get("Host")):
@@ -88,7 +85,7 @@ def _check_origin(server: "Server", connection: ServerConnection,
     return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
 
 
-def _http_authorized(server: "Server", request: Request) -> bool:
+def _http_authorized(server: SessionHost, request: Request) -> bool:
     if server.tokens is None:
         return True
     return security.token_matches(security.request_token(request.headers, request.path),
@@ -114,7 +111,7 @@ def _static(connection: ServerConnection, path: Path) -> Response:
     return response
 
 
-async def serve_connection(server: "Server", connection: ServerConnection) -> None:
+async def serve_connection(server: SessionHost, connection: ServerConnection) -> None:
     """Refuse the connection before any work, or run its session."""
     authorized = _handshake_token(server, connection)
     if authorized is False:
@@ -131,7 +128,7 @@ async def serve_connection(server: "Server", connection: ServerConnection) -> No
         server.addresses.release(address)
 
 
-def _handshake_token(server: "Server", connection: ServerConnection) -> bool | None:
+def _handshake_token(server: SessionHost, connection: ServerConnection) -> bool | None:
     """True/False for a valid/wrong token in the handshake; None when none was needed or given."""
     request = connection.request
     if server.tokens is None or request is None:
@@ -152,7 +149,7 @@ async def _refuse(connection: ServerConnection, exc: err.TalkbridgeError) -> Non
         pass
 
 
-async def _run_session(server: "Server", connection: ServerConnection, authorized: bool) -> None:
+async def _run_session(server: SessionHost, connection: ServerConnection, authorized: bool) -> None:
     """Run one client's session until it leaves or commits a fatal fault."""
     _bound_kernel_buffer(connection, server.config.send_buffer_bytes)
     outbox = Outbox()
@@ -179,7 +176,7 @@ async def _run_session(server: "Server", connection: ServerConnection, authorize
         log.info("session %s closed (%d curve messages dropped)", session.id, outbox.dropped)
 
 
-async def _expect_hello(session, connection: ServerConnection, outbox: Outbox,
+async def _expect_hello(session: ClientSession, connection: ServerConnection, outbox: Outbox,
                         seconds: float) -> None:
     """Close a connection that never says hello: an open socket must not hold a session slot
     (and one of its address's sessions) forever."""
@@ -218,7 +215,7 @@ def _count_sent(msg: m.ServerMessage) -> None:
         metrics.inc("talkbridge_errors_sent_total", code=msg.code)
 
 
-async def _dispatch(session, connection: ServerConnection, outbox: Outbox,
+async def _dispatch(session: ClientSession, connection: ServerConnection, outbox: Outbox,
                     frame: str | bytes) -> bool:
     """Handle one frame; False when the connection must close."""
     try:
@@ -243,7 +240,7 @@ async def _dispatch(session, connection: ServerConnection, outbox: Outbox,
         return True
 
 
-async def _report(session, connection: ServerConnection, outbox: Outbox,
+async def _report(session: ClientSession, connection: ServerConnection, outbox: Outbox,
                   exc: err.TalkbridgeError) -> bool:
     """Send ``exc`` as an ``error``; close after it when it is fatal (False: stop reading)."""
     log.info("session %s: %s: %s", session.id, exc.code, exc)

@@ -7,7 +7,7 @@ import pytest
 
 from blendshape import procedural, rig
 from blendshape.animator import SpeechAnimator
-from blendshape.layers import LifeLayer
+from blendshape.layers.life import LifeLayer
 from blendshape.phonemes import PhonemeSpan, VisemeSpan, to_viseme_spans
 from bridge.speech.tts.piper import PiperTTS
 

@@ -16,9 +16,9 @@ import pytest
 import soxr
 
 from bridge.dialogue.config import DialogueConfig
-from bridge.evaluation import flite
-from bridge.server import Server, ServerConfig
-from bridge.session import SessionConfig
+from bridge.server.host import Server, ServerConfig
+from bridge.session.session import SessionConfig
+from bridge.tools.evaluation import flite
 
 RATE = 16000
 

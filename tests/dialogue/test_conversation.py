@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 
 from bridge.dialogue.config import DialogueConfig
-from bridge.server import Server, ServerConfig
-from bridge.session import SessionConfig
+from bridge.ops.workers import CONTINUE, START, PriorityExecutor
+from bridge.server.host import Server, ServerConfig
+from bridge.session.session import SessionConfig
 from bridge.speech.sentences import SentenceStream
-from bridge.workers import CONTINUE, START, PriorityExecutor
-from tests.bridge.wsclient import Client
+from tests.dialogue.conftest import RATE, flite_speech, silence, stream_mic
 from tests.llm.fake_openai import FakeOpenAI
-
-from .conftest import RATE, flite_speech, silence, stream_mic
+from tests.support.wsclient import Client
 
 
 def kinds(msgs):

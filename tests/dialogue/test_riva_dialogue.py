@@ -8,13 +8,12 @@ import asyncio
 import numpy as np
 
 from bridge.dialogue.config import DialogueConfig
-from bridge.server import Server, ServerConfig
-from bridge.session import SessionConfig
+from bridge.server.host import Server, ServerConfig
+from bridge.session.session import SessionConfig
 from bridge.speech.tts.config import make_registry
-from tests.bridge.wsclient import Client
+from tests.dialogue.conftest import flite_speech, silence, stream_mic
 from tests.speech.fake_riva import FakeRiva
-
-from .conftest import flite_speech, silence, stream_mic
+from tests.support.wsclient import Client
 
 
 async def _talk(riva: FakeRiva, tmp_path, tts: dict | None = None) -> list[dict]:

@@ -10,12 +10,12 @@ from bridge.dialogue.config import DialogueConfig
 from bridge.dialogue.runner import Dialogue
 from bridge.dialogue.services import DialogueServices
 from bridge.protocol import messages as m
-from bridge.session import Session, SessionConfig
-from tests.bridge.test_session_clock import VirtualClock
+from bridge.session.session import Session, SessionConfig
+from tests.support.clock import InstantClock
 
 
 async def test_a_client_sending_mic_audio_ten_times_too_fast_is_slowed_to_real_time(registry):
-    clock = VirtualClock()
+    clock = InstantClock()
     services = DialogueServices(DialogueConfig(mic_burst=1.0))
     sent = []
 
@@ -37,7 +37,7 @@ async def test_a_client_sending_mic_audio_ten_times_too_fast_is_slowed_to_real_t
 
 
 async def test_a_pause_does_not_bank_credit_for_a_later_burst(registry):
-    clock = VirtualClock()
+    clock = InstantClock()
     services = DialogueServices(DialogueConfig(mic_burst=0.5))
 
     async def send(msg):

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.dialogue.turns import (CancelListening, FinishListening, Interrupt, Prefetch,
-                                   Respond, StartListening, TurnConfig, TurnConfigError,
-                                   TurnTaking, UserSpeaking)
+from bridge.dialogue.turns import (
+    CancelListening,
+    FinishListening,
+    Interrupt,
+    Prefetch,
+    Respond,
+    StartListening,
+    TurnConfig,
+    TurnConfigError,
+    TurnTaking,
+    UserSpeaking,
+)
 
 FRAME = 0.025  # divides every segment of the scripts exactly
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.llm.emotion import (EMOTION_NAMES, EmotionTagParser, classify_emotion,
-                                split_emotion_tag)
+from bridge.llm.emotion import EMOTION_NAMES, EmotionTagParser, classify_emotion, split_emotion_tag
 
 # Sentences a character might say, one emotion each; hand-labelled, and partly written
 # before the lexicon (see the report in the pull request for the held-out numbers).
@@ -53,7 +52,7 @@ def test_the_classifier_is_right_on_most_of_a_labelled_set():
 
 
 def test_names_are_the_emotion_layers_and_confidence_is_in_range():
-    from blendshape.layers import EMOTIONS
+    from blendshape.layers.emotion import EMOTIONS
 
     for text, _ in LABELLED:
         name, confidence = classify_emotion(text)

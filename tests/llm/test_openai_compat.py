@@ -7,11 +7,16 @@ import asyncio
 import pytest
 
 from bridge.llm.base import ChatMessage, LLMError, LLMProvider
-from bridge.llm.openai_compat import (LLMAuthError, LLMConnectionError, LLMRateLimitError,
-                                      LLMResponseError, LLMTimeoutError, OpenAICompatLLM,
-                                      _ThinkFilter)
-
-from .fake_openai import FakeOpenAI
+from bridge.llm.openai_compat import (
+    LLMAuthError,
+    LLMConnectionError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMTimeoutError,
+    OpenAICompatLLM,
+    _ThinkFilter,
+)
+from tests.llm.fake_openai import FakeOpenAI
 
 SECRET = "sk-test-0123456789abcdef"
 MESSAGES = [ChatMessage("system", "be brief"), ChatMessage("user", "hi")]

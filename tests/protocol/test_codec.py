@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from bridge.protocol import codec
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
-from bridge.protocol.fixtures import fixture_messages
+from bridge.tools.fixtures import fixture_messages
 
 settings.register_profile("protocol", deadline=None, max_examples=150,
                           suppress_health_check=[HealthCheck.too_slow])

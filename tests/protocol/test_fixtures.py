@@ -1,7 +1,7 @@
 """The golden messages the C++ and C# decoders read: present, current, small and consistent.
 
 If a codec change alters a byte of any fixture, these tests fail; rerun
-``python -m bridge.protocol.fixtures`` only when the change is meant, and the plugins'
+``python -m bridge.tools.fixtures`` only when the change is meant, and the plugins'
 tests will then say whether they still agree.
 """
 
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from blendshape import rig
-from bridge.protocol import codec, fixtures
+from bridge.protocol import codec
 from bridge.protocol import messages as m
+from bridge.tools import fixtures
 
 FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "protocol"
 MESSAGES = fixtures.fixture_messages()

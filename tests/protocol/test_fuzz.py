@@ -4,7 +4,7 @@
 inputs are aimed at the edges those miss: every field of every message given a value of
 each wrong kind, integers past 64 bits and msgpack headers that promise gigabytes, nesting
 past the parser's depth limit. Then sequences of valid and invalid frames go to a real
-:class:`~bridge.session.Session` (a fake instant TTS, a virtual clock): it may only ever
+:class:`~bridge.session.session.Session` (a fake instant TTS, a virtual clock): it may only ever
 raise the protocol's own errors, and answers ``ping`` afterwards. The long run is
 ``fuzz/fuzz_decode.py`` (atheris).
 """
@@ -25,10 +25,10 @@ from blendshape.phonemes import PhonemeSpan
 from bridge.protocol import codec
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
-from bridge.protocol.fixtures import fixture_messages
-from bridge.session import Session, SessionConfig
+from bridge.session.session import Session, SessionConfig
 from bridge.speech.tts.base import SpeechChunk, Voice
 from bridge.speech.tts.registry import TTSRegistry
+from bridge.tools.fixtures import fixture_messages
 
 BOUNDED = settings(max_examples=200, deadline=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -141,7 +141,7 @@ class InstantTTS:
                               phonemes=[PhonemeSpan("a", 0.0, 0.05), PhonemeSpan("m", 0.05, 0.1)])
 
 
-from tests.bridge.test_session_clock import VirtualClock  # noqa: E402
+from tests.support.clock import InstantClock  # noqa: E402
 
 REGISTRY = TTSRegistry([InstantTTS()])
 
@@ -176,7 +176,7 @@ steps = st.lists(st.tuples(frames, st.integers(0, 30)), min_size=1, max_size=12)
 
 
 async def _play(sequence: list[tuple[bytes, int]], idle: bool) -> None:
-    clock = VirtualClock()
+    clock = InstantClock()
     sent: list[m.ServerMessage] = []
 
     async def send(msg: m.ServerMessage) -> None:

@@ -28,8 +28,13 @@ from typing import Any, Iterator, Sequence
 
 import grpc
 import numpy as np
-from riva.client.proto import (riva_asr_pb2, riva_asr_pb2_grpc, riva_audio_pb2, riva_tts_pb2,
-                               riva_tts_pb2_grpc)
+from riva.client.proto import (
+    riva_asr_pb2,
+    riva_asr_pb2_grpc,
+    riva_audio_pb2,
+    riva_tts_pb2,
+    riva_tts_pb2_grpc,
+)
 
 LINEAR_PCM = riva_audio_pb2.AudioEncoding.LINEAR_PCM
 #: Sample rates Riva's ASR front end and TTS vocoders accept.

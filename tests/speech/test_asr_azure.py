@@ -15,8 +15,13 @@ import numpy as np
 import pytest
 import soxr
 
-from bridge.speech.asr.azure import (AzureASR, AzureEvent, AzureTranscript, azure_locale,
-                                     event_from_sdk)
+from bridge.speech.asr.azure import (
+    AzureASR,
+    AzureEvent,
+    AzureTranscript,
+    azure_locale,
+    event_from_sdk,
+)
 from bridge.speech.asr.base import ASRError, ASRStream
 
 RATE = 16000

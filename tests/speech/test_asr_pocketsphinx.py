@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soxr
 
-from bridge.evaluation import flite
 from bridge.speech.asr import pocketsphinx as ps_module
 from bridge.speech.asr.base import ASRError, ASRProvider, ASRStream
 from bridge.speech.asr.pocketsphinx import PocketSphinxASR
 from bridge.speech.asr.registry import ASR_NAMES, make_asr
+from bridge.tools.evaluation import flite
 
 RATE = 16000
 CHUNK = 1600  # 100 ms, a typical mic message

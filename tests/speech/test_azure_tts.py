@@ -24,10 +24,20 @@ import pytest
 from blendshape.phonemes import ipa_visemes, to_viseme_spans
 from blendshape.procedural import animate, frame_times
 from blendshape.rig import ARKIT52, ARKIT_INDEX
-from bridge.speech.tts.azure import (AZURE_BLENDSHAPES, AZURE_VISEME_IPA, AzureTTS, VisemeEvent,
-                                     arkit_frames, blendshape_frames, build_ssml,
-                                     chunk_from_synthesis, event_from_sdk, frames_for,
-                                     viseme_spans, voice_for)
+from bridge.speech.tts.azure import (
+    AZURE_BLENDSHAPES,
+    AZURE_VISEME_IPA,
+    AzureTTS,
+    VisemeEvent,
+    arkit_frames,
+    blendshape_frames,
+    build_ssml,
+    chunk_from_synthesis,
+    event_from_sdk,
+    frames_for,
+    viseme_spans,
+    voice_for,
+)
 from bridge.speech.tts.base import TTSError, TTSProvider
 
 RATE = 24000

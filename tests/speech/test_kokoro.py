@@ -54,12 +54,12 @@ def _bilabial_offsets(emitted, spans) -> list[float]:
 def test_kokoro_bilabials_sit_where_an_independent_recognizer_hears_them(kokoro):
     """hama (a CTC recognizer trained on real speech) emits a phoneme late by a bias of its own:
     measured on flite, whose phone timings are exact, then compared with Kokoro's spans."""
-    hama = pytest.importorskip("bridge.hama_baseline")
+    hama = pytest.importorskip("bridge.tools.hama_baseline")
     try:
         recognizer = hama.load_recognizer()
     except hama.HamaMissing:
         pytest.skip("pip install 'talkbridge[eval]'")
-    from bridge.evaluation import FliteMissing, flite
+    from bridge.tools.evaluation import FliteMissing, flite
 
     texts = ("Papa bought a big blue boat.", "Maybe Bob will bake more bread tomorrow.")
     bias: list[float] = []

@@ -83,7 +83,7 @@ def test_the_arena_is_given_back_every_period_and_after_every_long_sentence() ->
 
 
 def test_duration_noise_off_gives_the_same_timing_every_time(model_path) -> None:
-    """The corpus turns Piper's duration noise off (``bridge/training.py`` says why): the
+    """The corpus turns Piper's duration noise off (``bridge/tools/training.py`` says why): the
     phoneme timings are then the duration predictor's own, the same on every run, while the
     voice's default draws new ones."""
     def timings(tts: PiperTTS) -> list[tuple[str, float, float]]:

@@ -25,8 +25,7 @@ from bridge.speech.asr.riva import RivaASR, RivaTranscript, riva_language  # noq
 from bridge.speech.tts.base import TTSError, TTSProvider  # noqa: E402
 from bridge.speech.tts.registry import TTSRegistry  # noqa: E402
 from bridge.speech.tts.riva import RivaTTS, voice_language  # noqa: E402
-
-from .fake_riva import FakeRiva, speech_like  # noqa: E402
+from tests.speech.fake_riva import FakeRiva, speech_like  # noqa: E402
 
 RATE = 16000
 CHUNK = RATE // 10  # 100 ms, a typical mic message

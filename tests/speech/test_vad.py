@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soxr
 
-from bridge.evaluation import flite
 from bridge.speech.vad.base import VADError, VADProvider, VADStream
 from bridge.speech.vad.registry import VAD_NAMES, make_vad
 from bridge.speech.vad.silero import SileroVAD
+from bridge.tools.evaluation import flite
 
 RATE = 16000
 FRAME = 512

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.server import Server, ServerConfig
-
-from .cdp import Browser, find_chromium
+from bridge.server.host import Server, ServerConfig
+from tests.viewer.cdp import Browser, find_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viewer"
 

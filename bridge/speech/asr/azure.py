@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..azure_sdk import connect
-from ..locale import locale_code
-from .base import ASRError, PhraseTranscript
+from bridge.speech.asr.base import ASRError, PhraseTranscript
+from bridge.speech.azure_sdk import connect
+from bridge.speech.locale import locale_code
 
 _RATE = 16000
 #: Bare language codes → the locale Azure expects.

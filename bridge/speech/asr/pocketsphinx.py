@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .base import ASRError
+from bridge.speech.asr.base import ASRError
 
 _INSTALL_HINT = "pip install pocketsphinx (a talkbridge dependency)"
 _MODELS_URL = "https://sourceforge.net/projects/cmusphinx/files/Acoustic%20and%20Language%20Models/"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Mapping
 
-from ..options import build_provider
-from .base import ASRProvider
+from bridge.speech.asr.base import ASRProvider
+from bridge.speech.options import build_provider
 
 #: name → (module, class); the first one is the default.
 _PROVIDERS = {

@@ -22,8 +22,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..locale import locale_code
-from .base import ASRError, PhraseTranscript
+from bridge.speech.asr.base import ASRError, PhraseTranscript
+from bridge.speech.locale import locale_code
 
 INSTALL_HINT = "pip install talkbridge[riva]"
 _RATE = 16000

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .base import ASRError
+from bridge.speech.asr.base import ASRError
 
 _INSTALL_HINT = "pip install talkbridge[whisper]"
 _RATE = 16000

@@ -26,10 +26,9 @@ import numpy as np
 
 from blendshape.phonemes import PhonemeSpan
 from blendshape.rig import ARKIT52
-
-from ..azure_sdk import connect
-from ..sentences import streaming_pieces
-from .base import SpeechChunk, TTSError, Voice
+from bridge.speech.azure_sdk import connect
+from bridge.speech.sentences import streaming_pieces
+from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .base import TTSError, TTSProvider
-from .registry import TTSRegistry
+from bridge.speech.tts.base import TTSError, TTSProvider
+from bridge.speech.tts.registry import TTSRegistry
 
 _CLOUD = ("riva", "azure")
 
@@ -29,8 +29,8 @@ class TTSConfigError(ValueError):
 
 
 def make_registry(conf: Mapping[str, Any] | None = None) -> TTSRegistry:
-    from .espeak import EspeakTTS
-    from .piper import PiperTTS
+    from bridge.speech.tts.espeak import EspeakTTS
+    from bridge.speech.tts.piper import PiperTTS
 
     conf = dict(conf or {})
     unknown = set(conf) - {"voice", *_CLOUD}
@@ -58,10 +58,10 @@ def make_registry(conf: Mapping[str, Any] | None = None) -> TTSRegistry:
 def _cloud(name: str, options: dict[str, Any]) -> TTSProvider:
     try:
         if name == "riva":
-            from .riva import RivaTTS
+            from bridge.speech.tts.riva import RivaTTS
 
             return RivaTTS(**options)
-        from .azure import AzureTTS
+        from bridge.speech.tts.azure import AzureTTS
 
         return AzureTTS(**options)
     except TypeError as exc:  # an option the provider does not take

@@ -18,9 +18,8 @@ from typing import Iterator
 import numpy as np
 
 from blendshape.phonemes import PhonemeSpan
-
-from ..sentences import streaming_pieces
-from .base import SpeechChunk, TTSError, Voice
+from bridge.speech.sentences import streaming_pieces
+from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _PHONEME_EVENTS = 0x0001

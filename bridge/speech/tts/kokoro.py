@@ -39,8 +39,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from blendshape.phonemes import PhonemeSpan, merge_codepoint_tokens
-
-from .base import SpeechChunk, TTSError, Voice
+from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 log = logging.getLogger(__name__)
 

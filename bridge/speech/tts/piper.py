@@ -35,9 +35,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from blendshape.phonemes import PhonemeSpan, merge_codepoint_tokens
-
-from ..sentences import streaming_pieces
-from .base import SpeechChunk, TTSError, Voice
+from bridge.speech.sentences import streaming_pieces
+from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ class PiperTTS:
         self.release_above = release_above  # phoneme ids; None: onnxruntime's default arena
         # Piper's duration noise (``noise_w``) scaled by this; None keeps the voice's own.
         # The network's corpus uses 0: with the noise on, the teacher's curves from Piper's
-        # alignments fit its audio far worse (see ``bridge/training.py``).
+        # alignments fit its audio far worse (see ``bridge/tools/training.py``).
         self.duration_noise = duration_noise
         self._models = {(_voice_for(m)).id: m for m in (models or _bundled_voices())}
         self._loaded: dict[str, object] = {}

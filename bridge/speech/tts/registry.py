@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-from .base import TTSError, TTSProvider, Voice
+from bridge.speech.tts.base import TTSError, TTSProvider, Voice
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..asr.riva import RivaEndpoint, import_grpc, riva_language
-from ..sentences import streaming_pieces
-from .base import SpeechChunk, TTSError, Voice
+from bridge.speech.asr.riva import RivaEndpoint, import_grpc, riva_language
+from bridge.speech.sentences import streaming_pieces
+from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 DEFAULT_VOICES = ("English-US.Female-1",)
 #: The language word of Riva's voice names ("English-US.Female-1") → its code.

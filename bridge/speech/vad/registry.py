@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..options import build_provider
-from .base import VADProvider
+from bridge.speech.options import build_provider
+from bridge.speech.vad.base import VADProvider
 
 #: Valid names; the first one is the default.
 VAD_NAMES = ("silero",)
@@ -19,7 +19,7 @@ def make_vad(name: str | None = "silero", options: Mapping[str, Any] | None = No
     """
     key = (name or VAD_NAMES[0]).strip().lower()
     if key == "silero":
-        from .silero import SileroVAD
+        from bridge.speech.vad.silero import SileroVAD
 
         return build_provider(SileroVAD, options or {}, "VAD", key)
     raise ValueError(f"unknown VAD {name!r}; valid: {', '.join(VAD_NAMES)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import VADError
+from bridge.speech.vad.base import VADError
 
 _INSTALL_HINT = "pip install silero-vad onnxruntime (both are talkbridge dependencies)"
 #: Preferred first: the 16 kHz-only export is the smallest; the general one is the fallback.

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from blendshape.features import FRAME_RATE, log_mel
+from blendshape.net.features import FRAME_RATE, log_mel
 from blendshape.train import augment
 from blendshape.train.corpus import TARGET_CHANNELS, build_clip, load_shard, save_shard
 from blendshape.train.texts import COVERAGE, sentences

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from blendshape.ear_model import EarConfig, EarEngine
-from blendshape.model import AudioToFace, ModelConfig, OfflineOnly
-from blendshape.stream import animate_clip, load_for_files, load_model
+from blendshape.net.ear_model import EarConfig, EarEngine
+from blendshape.net.model import AudioToFace, ModelConfig, OfflineOnly
+from blendshape.net.stream import animate_clip, load_for_files, load_model
 from blendshape.train.corpus import build_clip
 from blendshape.train.texts import COVERAGE
 from blendshape.train.train import InitMismatch, ResumeMismatch, TrainConfig, train
-from bridge.cli import main
-from bridge.progress import ProgressBar
+from bridge.cli.app import main
+from bridge.ops.progress import ProgressBar
 
 TINY = ModelConfig(hidden=16)
 TINY_OFFLINE = ModelConfig(hidden=16, kernel=5, lookahead=0, bidirectional=True)

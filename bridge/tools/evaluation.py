@@ -1,0 +1,204 @@
+"""``talkbridge eval``: the network on voices it never heard (flite's), against the teacher.
+
+flite speaks with its own diphone/cluster voices and reports its phone timings (``-psdur``),
+so the procedural teacher gives the reference curves for audio the network was never
+trained on. Baselines run on the same audio, side by side: energy → jawOpen (what
+loudness-driven lip sync gets); a phoneme recognizer's timings driving the procedural
+animator (``hama_procedural``, when hama is installed: what lip sync without a face network
+gets); and the teacher itself on the true timings, the ceiling, whose clean row shows that
+every metric can be met (a threshold no animation can pass would show there).
+
+Degraded conditions (``--degrade``, :mod:`blendshape.train.degrade`) change only the audio the
+animators hear; the reference stays the teacher on the clean audio and its true timings. The
+teacher's row then hears the degraded audio too: its timings stay perfect, so what it loses
+is what the degradation costs through loudness alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import subprocess
+import tempfile
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from blendshape import procedural
+from blendshape.animator import SpeechAnimator
+from blendshape.net.stream import animate_clip
+from blendshape.phonemes import PhonemeSpan, to_viseme_spans
+from blendshape.train.degrade import DEGRADATIONS, clip_seed, parse_names
+from blendshape.train.metrics import compare, energy_baseline
+from bridge.tools import hama_baseline
+
+log = logging.getLogger(__name__)
+
+FLITE_VOICES = ("kal", "awb", "rms", "slt")
+EVAL_TEXTS = (
+    "Papa bought a big blue boat.", "My mother made marmalade in May.",
+    "She sells sea shells by the sea shore.", "Five wives vowed to visit the valley.",
+    "Who knew you would choose the blue shoes?", "The quick brown fox jumps over the lazy dog.",
+    "Bring me a bowl of warm soup, please.", "Maybe Bob will bake more bread tomorrow.",
+)
+CLEAN = "clean"
+TEACHER = "teacher_on_true_timings"
+#: The metrics a report shows, in its column order (``compare`` gives a few more).
+SHOWN = ("viseme_accuracy", "closure_rate", "jaw_correlation", "mouth_mae", "abs_lag_frames")
+
+#: An animator: audio and its rate → full frames (``rig.ALL_CHANNELS``) at the eval's fps.
+Animate = Callable[[np.ndarray, int], np.ndarray]
+
+
+class FliteMissing(RuntimeError):
+    """flite is not installed: apt-get install flite."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One flite sentence: clean audio and flite's true phone timings (ARPAbet)."""
+
+    voice: str
+    text: str
+    pcm: np.ndarray
+    rate: int
+    phones: list[PhonemeSpan]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Mean metrics by condition → animator → metric, and each animator's cost.
+
+    ``seconds_per_clip`` is wall time and varies run to run; ``metrics`` doesn't.
+    """
+
+    metrics: dict[str, dict[str, dict[str, float]]]
+    seconds_per_clip: dict[str, float]
+    audio_seconds_per_clip: float
+
+
+def flite(text: str, voice: str, workdir: Path) -> tuple[np.ndarray, int, list[PhonemeSpan]]:
+    """Speech and phone timings from flite (``phone:end_time`` pairs)."""
+    exe = shutil.which("flite")
+    if exe is None:
+        raise FliteMissing("flite is not installed: apt-get install flite")
+    out = workdir / f"{voice}.wav"
+    run = subprocess.run([exe, "-voice", voice, "-psdur", "-t", text, "-o", str(out)],
+                         capture_output=True, text=True, timeout=60, check=True)
+    spans, start = [], 0.0
+    for item in run.stdout.split():
+        phone, _, end = item.rpartition(":")
+        spans.append(PhonemeSpan(phone, start, float(end)))
+        start = float(end)
+    with wave.open(str(out)) as w:
+        rate = w.getframerate()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    return pcm, rate, spans
+
+
+def flite_clips(voices: Sequence[str], texts: Sequence[str]) -> Iterator[Clip]:
+    """Every voice × text, synthesized once (whatever conditions then hear it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for voice in voices:
+            for text in texts:
+                yield Clip(voice, text, *flite(text, voice, Path(tmp)))
+
+
+def heard(clip: Clip, condition: str) -> np.ndarray:
+    """The audio the animators hear under ``condition``; its noise is seeded by the clip."""
+    if condition == CLEAN:
+        return clip.pcm
+    return DEGRADATIONS[condition](clip.pcm, clip.rate, clip_seed(condition, clip.voice, clip.text))
+
+
+def teacher(pcm: np.ndarray, rate: int, phones: Sequence[PhonemeSpan], fps: float) -> np.ndarray:
+    """The procedural animator on flite's true timings (its jaw follows ``pcm``'s loudness)."""
+    return SpeechAnimator(fps=fps).add(pcm, rate, phones, alphabet="arpabet").frames
+
+
+def energy(pcm: np.ndarray, rate: int, fps: float) -> np.ndarray:
+    """The loudness → jawOpen baseline, one frame per 1/fps of audio as the teacher has."""
+    times = np.arange(math.ceil(len(pcm) / rate * fps - 1e-9)) / fps
+    return energy_baseline(procedural.loudness(pcm, rate, times))
+
+
+def animators(model, fps: float, against: dict[str, object] | None = None) -> dict[str, Animate]:
+    """The network (and the other weights in ``against``, by row name, for a side-by-side run)
+    and the baselines that need no timings; hama's only when installed."""
+    out: dict[str, Animate] = {"network": lambda pcm, rate: animate_clip(model, pcm, rate, fps)}
+    for name, other in (against or {}).items():
+        out[name] = lambda pcm, rate, other=other: animate_clip(other, pcm, rate, fps)
+    out["energy_baseline"] = lambda pcm, rate: energy(pcm, rate, fps)
+    try:
+        recognizer = hama_baseline.load_recognizer()
+    except hama_baseline.HamaMissing as exc:
+        log.warning("%s; skipping the hama_procedural row", exc)
+    else:
+        out["hama_procedural"] = lambda pcm, rate: hama_baseline.animate(recognizer, pcm, rate, fps)
+    return out
+
+
+def score_clip(clip: Clip, condition: str, animate: dict[str, Animate], fps: float
+               ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Metrics and wall seconds of each animator (and the teacher) on one clip."""
+    reference = teacher(clip.pcm, clip.rate, clip.phones, fps)
+    spans = to_viseme_spans(clip.phones, alphabet="arpabet")
+    pcm = heard(clip, condition)
+    everyone = {**animate, TEACHER: lambda p, r: teacher(p, r, clip.phones, fps)}
+    metrics, seconds = {}, {}
+    for name, run in everyone.items():
+        start = time.perf_counter()
+        frames = run(pcm, clip.rate)
+        seconds[name] = time.perf_counter() - start
+        metrics[name] = compare(frames, reference, spans, fps)
+    return metrics, seconds
+
+
+def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(float(np.nanmean([r[k] for r in rows])), 4) for k in rows[0]}
+
+
+def evaluate_conditions(model, conditions: Sequence[str] = (CLEAN,), fps: int = 60,
+                        voices: Sequence[str] = FLITE_VOICES,
+                        texts: Sequence[str] = EVAL_TEXTS,
+                        against: dict[str, object] | None = None) -> Report:
+    """Mean metrics per condition and animator over flite ``voices`` × ``texts``."""
+    parse_names(",".join(conditions))  # an unknown name fails before any synthesis
+    animate = animators(model, fps, against)
+    rows: dict[str, dict[str, list[dict[str, float]]]] = {c: {} for c in conditions}
+    seconds: dict[str, list[float]] = {}
+    durations = []
+    for clip in flite_clips(voices, texts):
+        durations.append(len(clip.pcm) / clip.rate)
+        for condition in conditions:
+            metrics, took = score_clip(clip, condition, animate, fps)
+            for name in metrics:
+                rows[condition].setdefault(name, []).append(metrics[name])
+                seconds.setdefault(name, []).append(took[name])
+    return Report({c: {name: _mean(r) for name, r in by.items()} for c, by in rows.items()},
+                  {name: float(np.mean(s)) for name, s in seconds.items()},
+                  float(np.mean(durations)))
+
+
+def evaluate(model, fps: int = 60) -> dict[str, dict[str, float]]:
+    """Mean metrics per animator on the clean audio (the network and the baselines)."""
+    return evaluate_conditions(model, (CLEAN,), fps).metrics[CLEAN]
+
+
+def format_table(metrics: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Rows condition × animator, the :data:`SHOWN` metrics side by side; a blank line
+    between conditions, so each animator's drop from ``clean`` reads down a column."""
+    width = max(len(n) for by in metrics.values() for n in [*by, "animator"])
+    cond = max(len(c) for c in [*metrics, "condition"])
+    lines = [f"{'condition':<{cond}}  {'animator':<{width}}  " + "  ".join(SHOWN)]
+    for i, (condition, by) in enumerate(metrics.items()):
+        lines += [""] if i else []
+        for name, m in by.items():
+            cells = "  ".join(f"{m[k]:>{len(k)}.3f}" for k in SHOWN)
+            lines.append(f"{condition:<{cond}}  {name:<{width}}  {cells}")
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""The network's streaming path equals the whole-clip path; batching changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from blendshape.net.engine import OrtEngine, engine_for
+from blendshape.net.features import FRAME_RATE, log_mel
+from blendshape.net.model import AudioToFace, ModelConfig
+from blendshape.net.stream import Batcher, Stream, animate_clip, to_full_frames
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["stack1", "stack2"])
+def model(request):
+    """A model stepping one frame at a time, and one hearing two frames a step (whose
+    streams hold an odd frame back and fill the last step with silence)."""
+    torch.manual_seed(0)
+    net = AudioToFace(ModelConfig(hidden=64, stack=request.param)).eval()
+    with torch.no_grad():
+        net.mean.fill_(-6.0)
+        net.std.fill_(3.0)
+    return net
+
+
+@pytest.fixture(scope="module", params=["torch", "onnxruntime", "onnxruntime+torch"])
+def engine(request, model):
+    """The model in each engine; every expectation below is PyTorch's whole-clip run. The
+    last hands batches of two streams or more to PyTorch and single streams to ONNX
+    Runtime, so streams' states cross between the two."""
+    if request.param == "onnxruntime+torch":
+        return OrtEngine(model, torch_above=1)
+    return engine_for(model, request.param)
+
+
+def _speechlike(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    env = (np.sin(2 * np.pi * 3 * t) > 0).astype(np.float32)
+    return (env * (0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.normal(size=len(t)))).astype(np.float32)
+
+
+def _whole(model, audio):
+    lead = model.config.lookahead
+    feats = np.concatenate([log_mel(audio), np.full((lead, 80), np.log(1e-6), np.float32)])
+    with torch.no_grad():
+        logits = model(torch.from_numpy(feats)[None])[0, lead:]
+    return AudioToFace.activate(logits).numpy()
+
+
+@pytest.mark.parametrize("chunk_ms", [10, 16, 20])
+def test_streaming_in_small_chunks_equals_the_whole_clip(model, engine, chunk_ms):
+    audio = _speechlike(1.51, 1)  # 151 frames and 4 of look-ahead: an odd number
+    stream, batcher = Stream(engine, 16000), Batcher(engine)
+    step = 16 * chunk_ms
+    parts = [batcher.push(stream, audio[i:i + step]) for i in range(0, len(audio), step)]
+    parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
+    streamed = np.concatenate(parts)
+    whole = _whole(model, audio)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, atol=1e-3)
+
+
+def test_batched_streams_equal_single_streams(model, engine):
+    audios = [_speechlike(1.0, s) for s in range(4)]
+    streams = [Stream(engine, 16000) for _ in audios]
+    batcher = Batcher(engine)
+    outs: list[list[np.ndarray]] = [[] for _ in audios]
+    sent = [0] * len(audios)
+    tick = 0
+    # Streams join and leave the batch and send 10 or 20 ms a tick, so a tick batches
+    # groups of different lengths and streams whose states were last advanced apart.
+    while any(n < len(a) for n, a in zip(sent, audios)):
+        feats = []
+        for j, (stream, audio) in enumerate(zip(streams, audios)):
+            size = 160 * (1 + j % 2) if (tick + j) % 3 else 0
+            feats.append(stream.features(audio[sent[j]:sent[j] + size]))
+            sent[j] += size
+        for j, weights in enumerate(batcher.step(streams, feats)):
+            outs[j].append(weights)
+        tick += 1
+    for stream, out, audio in zip(streams, outs, audios):
+        out.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
+        np.testing.assert_allclose(np.concatenate(out), _whole(model, audio), atol=1e-4)
+
+
+def test_other_rates_are_resampled(model, engine):
+    audio16 = _speechlike(1.0, 3)
+    frames = animate_clip(engine, audio16, 16000, fps=60)
+    assert len(frames) == 60
+    np.testing.assert_allclose(frames, to_full_frames(_whole(model, audio16), 60, 60), atol=1e-5)
+    t = np.arange(48000) / 48000
+    frames48 = animate_clip(engine, np.interp(t, np.arange(16000) / 16000, audio16), 48000, fps=30)
+    assert len(frames48) == 30
+
+
+def test_full_frames_resample_time_correctly():
+    weights = np.zeros((100, 67), np.float32)
+    weights[:, 17] = np.arange(100) / 100  # jawOpen ramps over one second at 100 fps
+    full = to_full_frames(weights, fps=60)
+    assert full.shape == (60, 74)
+    assert full[30, 17] == pytest.approx(0.5, abs=1e-6)  # frame 30 at 60 fps = 0.5 s
+    assert FRAME_RATE == 100
+
+
+@pytest.mark.parametrize("fps,piece", [(60, 3), (30, 1), (25, 7)])
+def test_frame_rate_converter_equals_one_pass(fps, piece):
+    from blendshape.net.stream import FrameRateConverter
+
+    weights = np.random.default_rng(0).random((157, 67)).astype(np.float32)
+    conv = FrameRateConverter(fps)
+    parts = [conv.push(weights[i:i + piece]) for i in range(0, len(weights), piece)]
+    parts.append(conv.push(np.zeros((0, 67), np.float32), last=True))
+    np.testing.assert_allclose(np.concatenate(parts), to_full_frames(weights, fps), atol=1e-6)
+
+
+class _FullCard(AudioToFace):
+    """Raises CUDA's out-of-memory error on the first ``fail`` steps (the real one needs a GPU
+    that is full; the error type and the recovery path are the real ones)."""
+
+    fail = 1
+
+    def step(self, feats, state):
+        if self.fail:
+            self.fail -= 1
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 MiB")
+        return super().step(feats, state)
+
+
+def test_cuda_out_of_memory_moves_the_network_to_the_cpu_and_loses_no_frame(model, caplog):
+    full = _FullCard(model.config).eval()
+    full.load_state_dict(model.state_dict())
+    audio = _speechlike(1.0, 5)
+    stream, batcher = Stream(full, 16000), Batcher(full)
+    with caplog.at_level("WARNING", logger="blendshape.net.engine"):
+        parts = [batcher.push(stream, audio[i:i + 320]) for i in range(0, len(audio), 320)]
+    parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
+    np.testing.assert_allclose(np.concatenate(parts), _whole(model, audio), atol=1e-3)
+    assert batcher.fell_back and full.mean.device.type == "cpu"
+    assert [r.message for r in caplog.records if "out of memory" in r.message]
+    full.fail = 1  # out of memory on the CPU too: that is a real fault, not retried forever
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        batcher.push(Stream(full, 16000), audio[:320])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_runs_on_the_cpu_with_a_warning(caplog):
+    from blendshape.net.stream import pick_device
+
+    with caplog.at_level("WARNING", logger="blendshape.net.engine"):
+        assert pick_device("cuda").type == "cpu"
+    assert "no CUDA GPU" in caplog.text
+    assert pick_device(None).type == "cpu" and pick_device("cpu").type == "cpu"

@@ -1,0 +1,293 @@
+"""The worker pool's order (urgent, then playing utterances by deadline, then new ones) and the
+one-ahead sentence prefetch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+
+import pytest
+
+from bridge.ops import workers
+from bridge.ops.workers import CONTINUE, START, URGENT, PriorityExecutor
+from bridge.session.session import _Ahead
+
+
+def test_most_urgent_first_then_earliest_deadline_then_arrival():
+    pool = PriorityExecutor(1, "test")
+    gate, started, ran = threading.Event(), threading.Event(), []
+    try:
+        busy = pool.submit(lambda: started.set() or gate.wait(10))
+        assert started.wait(10)  # the only worker is busy while the queue fills
+        futures = [pool.submit_with((START, 1.0), ran.append, "start a"),
+                   pool.submit_with((CONTINUE, 5.0), ran.append, "continue due 5"),
+                   pool.submit_with((START, 2.0), ran.append, "start b"),
+                   pool.submit_with((CONTINUE, 3.0), ran.append, "continue due 3"),
+                   pool.submit(ran.append, "urgent")]
+        assert pool.pending() == 5
+        gate.set()
+        for future in [busy, *futures]:
+            future.result(timeout=10)
+        assert ran == ["urgent", "continue due 3", "continue due 5", "start a", "start b"]
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_errors_reach_the_caller_and_the_worker_goes_on():
+    pool = PriorityExecutor(2)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            pool.submit(lambda: 1 / 0).result(timeout=10)
+        assert pool.submit_with((START, 0.0), sum, [1, 2]).result(timeout=10) == 3
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_cancels_what_waits_and_refuses_more():
+    pool = PriorityExecutor(1)
+    gate, started = threading.Event(), threading.Event()
+    running = pool.submit(lambda: started.set() or gate.wait(10))
+    assert started.wait(10)
+    queued = pool.submit_with((START, 0.0), print, "never")
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(print)
+    gate.set()
+    assert running.result(timeout=10) is True
+    with pytest.raises(ValueError):
+        PriorityExecutor(0)
+
+
+async def test_run_uses_the_priority_or_a_plain_pool():
+    pool = PriorityExecutor(1)
+    try:
+        assert await workers.run(pool, (CONTINUE, 1.0), max, 3, 4) == 4
+        assert await workers.run(None, (URGENT, 0.0), min, 3, 4) == 3
+    finally:
+        pool.shutdown()
+
+
+async def test_ahead_pulls_exactly_one_item_ahead_and_closes_its_source():
+    pulled, closed = [], asyncio.Event()
+
+    async def sentences():
+        try:
+            for k in range(5):
+                pulled.append(k)
+                yield k
+        finally:
+            closed.set()
+
+    ahead = _Ahead(sentences())
+    await asyncio.sleep(0.01)
+    assert pulled == [0]            # the first, ready before anyone asks
+    assert await ahead.__anext__() == 0
+    await asyncio.sleep(0.01)
+    assert pulled == [0, 1]         # the next one is made while 0 is in use, no more
+    assert await ahead.__anext__() == 1
+    await asyncio.sleep(0.01)
+    assert pulled == [0, 1, 2]
+    await ahead.close()             # an interrupt: the generator is closed at once
+    assert closed.is_set() and pulled == [0, 1, 2]
+
+
+async def test_ahead_passes_the_source_error_after_the_items_before_it():
+    async def failing():
+        yield "one"
+        raise ValueError("voice broke")
+
+    ahead = _Ahead(failing())
+    assert [await ahead.__anext__()] == ["one"]
+    with pytest.raises(ValueError, match="voice broke"):
+        await ahead.__anext__()
+    await ahead.close()
+
+
+class _Recorded:
+    """espeak-ng speech, sentence by sentence, that notes the order sentences are made in and
+    holds the first one until the test lets it go (so the queue can fill behind it)."""
+
+    name = "recorded"
+
+    def __init__(self, espeak) -> None:
+        self.espeak, self.order, self.gate = espeak, [], threading.Event()
+        self.second_may_start = lambda: True
+        self.voice = next(v for v in espeak.voices() if v.id == "espeak:en-us")
+
+    def voices(self):
+        from bridge.speech.tts.base import Voice
+
+        return [Voice(id="recorded", provider="recorded", name="recorded", lang="en-us")]
+
+    def synthesize(self, text, voice):
+        from bridge.speech.sentences import streaming_pieces
+
+        for piece in streaming_pieces(text):
+            self.order.append(piece)
+            if len(self.order) == 1:
+                self.gate.wait(10)
+            if len(self.order) == 2:  # let the event loop queue what it asks for meanwhile
+                for _ in range(500):
+                    if self.second_may_start():
+                        break
+                    time.sleep(0.01)
+            yield from self.espeak.synthesize(piece, self.voice)
+
+
+async def test_a_playing_utterance_gets_its_next_sentence_before_new_utterances_start(espeak):
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.session import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+    from tests.support.wsclient import Client
+
+    tts = _Recorded(espeak)
+    server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                    tts=TTSRegistry([tts]))
+    server.executor.shutdown()
+    server.executor = PriorityExecutor(1, "test")  # one synthesis at a time: a busy server
+    await server.start()
+    try:
+        a, b, c, d = [(await Client.open(server.port))[0] for _ in range(4)]
+        await a.send({"type": "say", "id": "a", "text": "Alpha one is here. Alpha two follows."})
+        for _ in range(200):  # A's first sentence is being made...
+            if tts.order:
+                break
+            await asyncio.sleep(0.01)
+        await b.send({"type": "say", "id": "b", "text": "Bravo starts now."})
+        await c.send({"type": "say", "id": "c", "text": "Charlie starts now."})
+        await d.send({"type": "say", "id": "d", "text": "Delta starts now."})
+        for _ in range(200):  # ...while B's, C's and D's first sentences queue behind it
+            if server.executor.pending() == 3:
+                break
+            await asyncio.sleep(0.01)
+        # Whichever sentence the freed worker takes next, the other three are queued by then.
+        tts.second_may_start = lambda: server.executor.pending() == 3
+        tts.gate.set()
+        for client, utt in ((a, "a"), (b, "b"), (c, "c"), (d, "d")):
+            assert (await client.utterance(utt))[-1]["reason"] == "done"
+        # A's second sentence is asked for the moment its first is in hand; the freed worker
+        # may take B's first in that instant, but never C's or D's. First come, first served
+        # would make A's listeners wait for all three.
+        assert tts.order[0] == "Alpha one is here." and len(tts.order) == 5
+        assert tts.order.index("Alpha two follows.") in (1, 2)
+        assert tts.order[3:] == ["Charlie starts now.", "Delta starts now."]
+        for client in (a, b, c, d):
+            await client.close()
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread nice on this OS")
+def test_workers_run_at_the_nice_value_asked_for():
+    pool = PriorityExecutor(1, nice=7)
+    try:
+        me = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert me.result(timeout=10) == min(19, base + 7)  # the caller's thread is untouched
+    finally:
+        pool.shutdown()
+
+
+def test_first_sentences_leave_one_worker_for_sentences_that_are_due():
+    pool = PriorityExecutor(2, start_limit=1)
+    gate, started, ran = threading.Event(), threading.Event(), []
+    try:
+        first = pool.submit_with((START, 1.0), lambda: started.set() or gate.wait(10))
+        assert started.wait(10)
+        second = pool.submit_with((START, 2.0), ran.append, "second start")
+        time.sleep(0.1)
+        assert ran == [] and pool.pending() == 1  # the free worker does not take it...
+        due = pool.submit_with((CONTINUE, 5.0), ran.append, "due")
+        due.result(timeout=10)                    # ...but takes the sentence that is due
+        assert ran == ["due"]
+        gate.set()
+        first.result(timeout=10)
+        second.result(timeout=10)
+        assert ran == ["due", "second start"]
+    finally:
+        gate.set()
+        pool.shutdown()
+
+
+def test_continue_latency_is_the_recent_90th_percentile_of_due_jobs():
+    pool = PriorityExecutor(1)
+    try:
+        assert pool.continue_latency() == 0.0  # nothing measured: an idle server
+        for k in range(10):
+            pool.observe(0.1 * (k + 1), at=100.0)
+        assert pool.continue_latency(now=101.0) == pytest.approx(1.0)
+        assert pool.continue_latency(now=131.0) == 0.0  # older than the window: forgotten
+        # Real jobs measure themselves, from submission to result; other classes don't count.
+        pool.submit_with((START, 0.0), time.sleep, 0.05).result(5)
+        pool.submit_with((CONTINUE, 0.0), time.sleep, 0.05).result(5)
+        assert 0.05 <= pool.continue_latency() < 1.0
+    finally:
+        pool.shutdown()
+
+
+class _SlowSecond:
+    """espeak-ng speech whose second sentence takes ``delay`` seconds to make; notes when it
+    was done."""
+
+    name = "slow"
+
+    def __init__(self, espeak, delay: float) -> None:
+        self.espeak, self.delay = espeak, delay
+        self.voice = next(v for v in espeak.voices() if v.id == "espeak:en-us")
+        self.second_done: float | None = None
+
+    def voices(self):
+        from bridge.speech.tts.base import Voice
+
+        return [Voice(id="slow", provider="slow", name="slow", lang="en-us")]
+
+    def synthesize(self, text, voice):
+        from bridge.speech.sentences import streaming_pieces
+
+        for k, piece in enumerate(streaming_pieces(text)):
+            chunks = list(self.espeak.synthesize(piece, self.voice))
+            if k == 1:
+                time.sleep(self.delay)
+                self.second_done = time.monotonic()
+            yield from chunks
+
+
+@pytest.mark.parametrize("busy", [False, True])
+async def test_a_busy_server_starts_a_short_first_sentence_once_the_next_is_made(espeak, busy):
+    """"Hi." lasts a third of a second. When the pool has lately taken 2 s to return a
+    playing utterance's next sentence, playback waits for the second sentence instead of
+    running dry after the first; an idle pool starts at once."""
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.session import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+    from tests.support.wsclient import Client
+
+    tts = _SlowSecond(espeak, delay=0.5)
+    server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                    tts=TTSRegistry([tts]))
+    await server.start()
+    try:
+        if busy:  # three due sentences, a second's work each, on the server's two workers
+            jobs = [server.executor.submit_with((CONTINUE, float(k)), time.sleep, 1.0)
+                    for k in range(3)]
+            for job in jobs:
+                job.result(10)
+            assert server.executor.continue_latency() >= 1.9  # the third waited a second
+        client, _ = await Client.open(server.port)
+        await client.send({"type": "say", "id": "u", "text": "Hi. This second sentence takes a while."})
+        first = (await client.until(lambda m: m["type"] == "audio"))[-1]
+        first_at = time.monotonic()
+        assert first["seq"] == 0
+        await client.utterance("u")
+        assert tts.second_done is not None
+        if busy:
+            assert first_at >= tts.second_done
+        else:
+            assert first_at < tts.second_done - 0.3
+        await client.close()
+    finally:
+        await server.stop()

@@ -1,0 +1,137 @@
+"""``talkbridge eval --degrade`` and its hama_procedural baseline, on real flite speech."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from blendshape.phonemes import ipa_visemes, to_viseme_spans
+from blendshape.train.metrics import compare
+from bridge.cli.app import main
+from bridge.tools import hama_baseline
+from bridge.tools.evaluation import (
+    CLEAN,
+    EVAL_TEXTS,
+    SHOWN,
+    TEACHER,
+    Clip,
+    energy,
+    flite_clips,
+    format_table,
+    teacher,
+)
+from bridge.tools.hama_baseline import Emission, phonemes
+
+
+def need_flite() -> None:
+    if shutil.which("flite") is None:
+        if os.environ.get("CI"):
+            pytest.fail("flite is missing; .ci/run must install it", pytrace=False)
+        pytest.skip("flite is not installed (apt-get install flite)")
+
+
+def test_ctc_emissions_become_phonemes_centred_on_them():
+    """Boundaries midway between emissions, at most REACH from each; marks and pauses
+    don't take a phoneme's place."""
+    emitted = [Emission("b", 0.11), Emission("ɑ", 0.17), Emission("ː", 0.23),
+               Emission("<unk>", 0.25), Emission("t", 0.31), Emission("<wb>", 0.35),
+               Emission("ᵊ", 0.9)]
+    spans = phonemes(emitted)
+    assert [s.phoneme for s in spans] == ["b", "ɑ", "t", "ə"]
+    assert spans[0].start == pytest.approx(0.11 - hama_baseline.REACH)
+    assert spans[0].end == spans[1].start == pytest.approx(0.14)
+    assert spans[1].end == spans[2].start == pytest.approx(0.24)
+    assert spans[2].end == pytest.approx(0.33)  # the word boundary's pause starts midway
+    assert spans[3].start == pytest.approx(0.9 - hama_baseline.REACH)
+
+
+def test_every_symbol_hama_can_emit_is_a_phoneme_we_animate_or_a_pause():
+    pytest.importorskip("hama")
+    recognizer = hama_baseline.load_recognizer()
+    emitted = [Emission(tok, 0.1 * i) for i, tok in enumerate(recognizer.decoder_tokens)]
+    for span in phonemes(emitted, reach=0.04):
+        vis = ipa_visemes(span.phoneme, "en")
+        assert vis != ["sil"] and "sil" not in vis, span.phoneme
+
+
+def test_without_hama_the_row_is_skipped_with_one_warning(monkeypatch, caplog):
+    from bridge.tools.evaluation import animators
+
+    monkeypatch.setitem(sys.modules, "hama", None)  # `import hama` raises ImportError
+    with pytest.raises(hama_baseline.HamaMissing, match=r"pip install 'talkbridge\[eval\]'"):
+        hama_baseline.load_recognizer()
+    with caplog.at_level(logging.WARNING):
+        rows = animators(model=None, fps=60)
+    assert list(rows) == ["network", "energy_baseline"]
+    assert len(caplog.records) == 1 and "skipping the hama_procedural row" in caplog.text
+
+
+def test_hama_beats_the_energy_baseline_on_visemes():
+    """On flite's slt (a voice hama never trained on), hama's phonemes place the right
+    mouth shapes; loudness alone can only open and close the jaw."""
+    need_flite()
+    pytest.importorskip("hama")
+    recognizer = hama_baseline.load_recognizer()
+    clip: Clip = next(flite_clips(["slt"], EVAL_TEXTS[:1]))
+    reference = teacher(clip.pcm, clip.rate, clip.phones, 60)
+    spans = to_viseme_spans(clip.phones, alphabet="arpabet")
+    hama = compare(hama_baseline.animate(recognizer, clip.pcm, clip.rate, 60), reference, spans, 60)
+    loud = compare(energy(clip.pcm, clip.rate, 60), reference, spans, 60)
+    assert hama["viseme_accuracy"] > loud["viseme_accuracy"] + 0.25
+    assert hama["closure_rate"] > loud["closure_rate"]
+
+
+def test_cli_rejects_an_unknown_degradation_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--degrade", "noise10,reverb"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("talkbridge eval: error: argument --degrade: unknown degradation "
+                       "'reverb'; choose from noise10, phone8k (comma-separated)")
+
+
+def test_a_small_eval_measures_every_condition_and_the_hama_row(capsys):
+    need_flite()
+    pytest.importorskip("hama")
+    assert main(["eval", "--voices", "kal", "--sentences", "1", "--degrade", "noise10,phone8k",
+                 "--json"]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    animators = ["network", "energy_baseline", "hama_procedural", TEACHER]
+    assert list(report) == [CLEAN, "noise10", "phone8k"]
+    assert all(list(report[c]) == animators for c in report)
+    assert all(set(SHOWN) <= set(m) for by in report.values() for m in by.values())
+    clean = report[CLEAN]
+    assert clean[TEACHER]["viseme_accuracy"] == clean[TEACHER]["closure_rate"] == 1.0
+    # The reference stays the clean teacher: noise costs the network, not the timings.
+    assert report["noise10"]["network"]["mouth_mae"] > clean["network"]["mouth_mae"]
+    assert report["noise10"][TEACHER]["viseme_accuracy"] == 1.0
+    assert "hama_procedural" in out.err and "seconds a clip" in out.err
+    # Deterministic, noise included: a second run gives the same numbers.
+    # Other weights measured in the same run get a row each, beside the shipped network:
+    # the same weights again give the same numbers.
+    from blendshape.weights import DEFAULT_CHECKPOINT
+
+    assert main(["eval", "--voices", "kal", "--sentences", "1", "--degrade", "noise10",
+                 "--json", "--against", str(DEFAULT_CHECKPOINT)]) == 0
+    again = json.loads(capsys.readouterr().out)["noise10"]
+    row = f"network:{DEFAULT_CHECKPOINT.stem}"
+    assert list(again)[:2] == ["network", row]
+    assert again["network"] == report["noise10"]["network"] == again[row]
+
+
+def test_the_table_puts_the_metrics_side_by_side():
+    row = dict.fromkeys(SHOWN, 0.5) | {"closures": 3.0}
+    table = format_table({CLEAN: {"network": row, TEACHER: row}, "phone8k": {"network": row}})
+    lines = table.splitlines()
+    assert lines[0].split() == ["condition", "animator", *SHOWN]
+    assert lines[1].split() == [CLEAN, "network"] + ["0.500"] * len(SHOWN)
+    assert lines[3] == "" and lines[4].split()[:2] == ["phone8k", "network"]
+    assert len({len(line) for line in lines if line}) == 1  # the columns line up
+    assert np.isfinite([float(x) for x in lines[2].split()[2:]]).all()
