@@ -224,8 +224,7 @@ class Session:
         if len(self._queue) >= self.config.max_queue:
             raise err.QueueFull(f"{len(self._queue)} utterances are already waiting; interrupt or wait")
         utt_id = msg.id or f"u{next(self._ids)}"
-        if utt_id == "idle" or any(u.id == utt_id for u in self._pending()):
-            raise err.DuplicateId(f"utterance id {utt_id!r} is already in use")
+        self._check_free(utt_id)
         self._queue.append(_Utterance(utt_id, text, provider, voice, msg.emotion))
         self._wake.set()
 
@@ -309,8 +308,7 @@ class Session:
             raise err.Unsupported("audio_in needs the network's weights: run `talkbridge train`")
         utt = self._inputs.get(msg.id)
         if utt is None:
-            if any(u.id == msg.id for u in self._pending()) or msg.id == "idle":
-                raise err.DuplicateId(f"utterance id {msg.id!r} is already in use")
+            self._check_free(msg.id)
             if len(self._inputs) >= self.config.max_queue:
                 raise err.QueueFull(f"{len(self._inputs)} audio_in streams are open; end one first")
             utt = _AudioInput(msg.id, msg.rate, self.network.new_stream(msg.rate),
@@ -391,6 +389,13 @@ class Session:
             self._played.pop(next(iter(self._played)))
         if self.dialogue is not None:
             self.dialogue.on_playback(msg)
+
+    def _check_free(self, utt_id: str) -> None:
+        """Refuse an id already naming something on this connection: ``idle``, a queued or
+        playing utterance, or an open ``audio_in`` (two ``utterance start`` for one id
+        would leave the client unable to tell their messages apart)."""
+        if utt_id == "idle" or utt_id in self._inputs or any(u.id == utt_id for u in self._pending()):
+            raise err.DuplicateId(f"utterance id {utt_id!r} is already in use")
 
     def _pending(self) -> list[_Utterance]:
         return ([self._current] if self._current else []) + list(self._queue)

@@ -94,6 +94,26 @@ async def test_audio_in_refusals(server, speech, registry, tmp_path):
         await no_net.stop()
 
 
+async def test_say_cannot_take_the_id_of_an_open_audio_in(server, speech):
+    """One id, one utterance: a ``say`` reusing an open ``audio_in``'s id is refused, and the
+    client never sees a second ``utterance start`` for that id."""
+    pcm, rate = speech
+    client, _ = await Client.open(server.port)
+    await client.send({"type": "audio_in", "id": "x", "rate": rate, "data": pcm[:800].tobytes()})
+    assert (await client.recv())["state"] == "start"
+    await client.send({"type": "say", "id": "x", "text": "Hello there."})
+    msgs = await client.until(lambda m: m["type"] == "error")
+    assert msgs[-1]["code"] == "duplicate_id" and "'x'" in msgs[-1]["message"]
+    await client.send({"type": "audio_in", "id": "x", "rate": rate, "data": pcm[800:1600].tobytes(),
+                       "end": True})
+    msgs += await client.utterance("x")
+    await client.close()
+    starts = [m for m in msgs if m["type"] == "utterance" and m["state"] == "start"]
+    assert starts == []  # the one start came first, before the say
+    assert msgs[-1]["source"] == "audio_in" and msgs[-1]["reason"] == "done"
+    assert not [m for m in msgs if m["type"] == "audio"]  # nothing of the say was spoken
+
+
 async def test_a_stream_far_ahead_of_its_animation_is_refused_and_an_ended_id_is_closed(
         registry, checkpoint, speech):
     pcm, rate = speech
