@@ -91,16 +91,6 @@ def arkit_pose(**weights: float) -> np.ndarray:
     return out
 
 
-def pascal_case(name: str) -> str:
-    """ARKit camelCase → Unreal/Live Link PascalCase (``jawOpen`` → ``JawOpen``)."""
-    return name[:1].upper() + name[1:]
-
-
-def camel_case(name: str) -> str:
-    """Live Link PascalCase → ARKit camelCase (``JawOpen`` → ``jawOpen``)."""
-    return name[:1].lower() + name[1:]
-
-
 def resolve_channels(requested: Iterable[str]) -> tuple[str, ...]:
     """Expand set names and single channel names into one ordered, duplicate-free tuple.
 

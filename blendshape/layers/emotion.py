@@ -163,10 +163,6 @@ class EmotionTrack:
             out[rows] = start[None, :] + ease(u)[:, None] * (goal - start)[None, :]
         return out
 
-    def end_value(self) -> np.ndarray:
-        """The emotion the track settles on (its last key's target, or the initial one)."""
-        return self._keys[-1][1] if self._keys else self._initial
-
     def apply(self, full: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Add the track's offsets at ``times`` to full frames, yielding to the mouth."""
         return add_emotion(full, self.at(times))

@@ -51,6 +51,14 @@ log = logging.getLogger(__name__)
 _MIN_EMOTION_CONFIDENCE = 0.5
 
 
+def provider_error(exc: BaseException, provider: str, wanted: str,
+                   timeout: float) -> err.TalkbridgeError:
+    """A provider's failure as the client hears of it; a time-out says how long was waited."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return err.ProviderTimeout(f"{provider} gave no {wanted} within {timeout:g} s")
+    return err.ProviderError(f"{provider} failed: {exc}")
+
+
 @dataclass
 class TurnMetrics:
     """Wall-clock marks of one turn, for the log and ``talkbridge bench``."""
@@ -269,11 +277,7 @@ class Dialogue:
                 stream.cancel()
             except Exception:  # noqa: BLE001 - already failing; report the first fault
                 pass
-        if isinstance(exc, asyncio.TimeoutError):
-            error: err.TalkbridgeError = err.ProviderTimeout(
-                f"speech recognition gave no answer within {self.config.asr_timeout:g} s")
-        else:
-            error = err.ProviderError(f"speech recognition failed: {exc}")
+        error = provider_error(exc, "speech recognition", "answer", self.config.asr_timeout)
         log.warning("session %s: %s", self.session.id, error)
         await self.session.send(err.error_message(error))
 
@@ -513,11 +517,7 @@ class Dialogue:
             await self.session.send(m.Reply(id=reply.id, text=text.strip(), final=True,
                                             emotion=emotion))
         except (LLMError, asyncio.TimeoutError) as exc:
-            if isinstance(exc, asyncio.TimeoutError):
-                error: err.TalkbridgeError = err.ProviderTimeout(
-                    f"the language model gave no text within {self.config.llm_timeout:g} s")
-            else:
-                error = err.ProviderError(f"the language model failed: {exc}")
+            error = provider_error(exc, "the language model", "text", self.config.llm_timeout)
             log.warning("session %s reply %s: %s", self.session.id, reply.id, error)
             await self.session.send(err.error_message(error, ref=reply.id))
         finally:

@@ -151,7 +151,6 @@ class TurnTaking:
     _last_speech: float = field(default=0.0, init=False)
     _barged: bool = field(default=False, init=False)
     _prefetched: bool = field(default=False, init=False)
-    _waiting_final: int = field(default=0, init=False)  # turns awaiting their transcript
 
     @property
     def listening(self) -> bool:
@@ -162,10 +161,6 @@ class TurnTaking:
     def onset(self) -> float:
         """Mic time when the current (or last) user speech began."""
         return self._onset
-
-    @property
-    def user_speaking(self) -> bool:
-        return self._mic is _Mic.SPEAKING
 
     def vad(self, t: float, prob: float, frame: float) -> list[Action]:
         """One detector frame of ``frame`` seconds ending at ``t`` with speech ``prob``."""
@@ -196,7 +191,6 @@ class TurnTaking:
         # SPEAKING
         if self._silence >= cfg.end_silence or t - self._onset >= cfg.max_turn:
             self._mic = _Mic.ENDED
-            self._waiting_final += 1
             return [FinishListening(self._last_speech if self._silence else t)]
         if self._silence >= cfg.prefetch_silence and not self._prefetched:
             self._prefetched = True
@@ -219,7 +213,6 @@ class TurnTaking:
 
     def transcript(self, text: str, heard_end: float | None) -> list[Action]:
         """The final transcript of a finished turn ("" when nothing was recognized)."""
-        self._waiting_final = max(0, self._waiting_final - 1)
         text = text.strip()
         if not text:
             return []  # a noise the recognizer had no words for: nothing to answer

@@ -119,12 +119,9 @@ class Server:
 
     def _load_network(self):
         """The batched network, or None (with a warning) when no weights load."""
-        try:
-            from blendshape.net.stream import WeightsNotFound, load_network, pick_device
-            from bridge.server.network import AsyncBatcher
-        except ImportError as exc:  # torch missing
-            log.warning("network unavailable (%s): audio_in is refused; pip install torch", exc)
-            return None
+        from blendshape.net.stream import WeightsNotFound, load_network, pick_device
+        from bridge.server.network import AsyncBatcher
+
         try:
             device = pick_device(self.config.device)
             engine = load_network(self.config.weights, device, self.config.engine)

@@ -21,7 +21,8 @@ from riva.client.proto import riva_asr_pb2, riva_audio_pb2  # noqa: E402
 
 from bridge.speech.asr.base import ASRError, ASRProvider, ASRStream  # noqa: E402
 from bridge.speech.asr.registry import make_asr  # noqa: E402
-from bridge.speech.asr.riva import RivaASR, RivaTranscript, riva_language  # noqa: E402
+from bridge.speech.asr.riva import RivaASR, RivaTranscript  # noqa: E402
+from bridge.speech.riva_endpoint import riva_language  # noqa: E402
 from bridge.speech.tts.base import TTSError, TTSProvider  # noqa: E402
 from bridge.speech.tts.registry import TTSRegistry  # noqa: E402
 from bridge.speech.tts.riva import RivaTTS, voice_language  # noqa: E402

@@ -17,6 +17,37 @@ class ASRError(RuntimeError):
     """A recognizer failed (load, credentials, time-out, dropped stream); the message says why."""
 
 
+class PartialGate:
+    """When a stream that decodes on its own cadence (PocketSphinx, Whisper) reports a partial.
+
+    Each partial costs a decode, so one is due only every ``every`` samples of pushed audio
+    (``None``: never), after the first ``first`` samples; and a hypothesis is reported only
+    when its text changed since the last one.
+    """
+
+    def __init__(self, every: int | None, first: int = 0) -> None:
+        self._every, self._first = every, first
+        self._samples = 0
+        self._last_at = 0
+        self._reported = ""
+
+    def due(self, pushed: int) -> bool:
+        """Count ``pushed`` more samples; True when a new hypothesis should be decoded now."""
+        self._samples += pushed
+        if self._every is None or self._samples < self._first \
+                or self._samples - self._last_at < self._every:
+            return False
+        self._last_at = self._samples
+        return True
+
+    def changed(self, text: str) -> str | None:
+        """``text`` if it differs from the last partial reported, else None."""
+        if text == self._reported:
+            return None
+        self._reported = text
+        return text
+
+
 class PhraseTranscript:
     """A turn's text from a service that endpoints phrases itself (Riva, Azure). Thread-safe.
 

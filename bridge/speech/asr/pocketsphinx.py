@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from bridge.speech.asr.base import ASRError
+from bridge.speech.asr.base import ASRError, PartialGate
 
 _INSTALL_HINT = "pip install pocketsphinx (a talkbridge dependency)"
 _MODELS_URL = "https://sourceforge.net/projects/cmusphinx/files/Acoustic%20and%20Language%20Models/"
@@ -195,9 +195,7 @@ class PocketSphinxStream:
     def __init__(self, pool: _DecoderPool, partial_samples: int) -> None:
         self._pool = pool
         self._decoder: Any | None = pool.acquire()
-        self._partial_samples = partial_samples
-        self._since_partial = 0
-        self._partial = ""
+        self._partials = PartialGate(partial_samples)
         self._final: str | None = None
         try:
             self._decoder.start_utt()
@@ -214,15 +212,9 @@ class PocketSphinxStream:
         except RuntimeError as exc:
             self._drop()
             raise ASRError(f"PocketSphinx failed on pushed audio: {exc}") from exc
-        self._since_partial += len(samples)
-        if self._since_partial < self._partial_samples:
+        if not self._partials.due(len(samples)):
             return None
-        self._since_partial = 0
-        text = _text(decoder)
-        if text == self._partial:
-            return None
-        self._partial = text
-        return text
+        return self._partials.changed(_text(decoder))
 
     def finish(self) -> str:
         if self._final is not None:

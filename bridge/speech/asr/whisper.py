@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bridge.speech.asr.base import ASRError
+from bridge.speech.asr.base import ASRError, PartialGate
 
 _INSTALL_HINT = "pip install talkbridge[whisper]"
 _RATE = 16000
@@ -129,12 +129,9 @@ class WhisperStream:
                  partial_interval: float = 1.0, min_partial_audio: float = 0.5) -> None:
         self._transcribe = transcribe
         self._language = language
-        self._partial_every = int(partial_interval * _RATE)
-        self._min_partial = int(min_partial_audio * _RATE)
+        every = int(partial_interval * _RATE)
+        self._partials = PartialGate(every if every > 0 else None, int(min_partial_audio * _RATE))
         self._chunks: list[np.ndarray] = []
-        self._samples = 0
-        self._last_partial_at = 0
-        self._partial = ""
         self._final: str | None = None
         self._closed = False
 
@@ -143,19 +140,9 @@ class WhisperStream:
             raise ASRError("this recognition stream is finished or cancelled; start a new one")
         samples = np.asarray(pcm, dtype=np.float32).reshape(-1)
         self._chunks.append(samples.copy())
-        self._samples += len(samples)
-        if not self._partial_due():
+        if not self._partials.due(len(samples)):
             return None
-        self._last_partial_at = self._samples
-        text = self._transcribe(self._audio(), self._language, False)
-        if text == self._partial:
-            return None
-        self._partial = text
-        return text
-
-    def _partial_due(self) -> bool:
-        return (self._partial_every > 0 and self._samples >= self._min_partial
-                and self._samples - self._last_partial_at >= self._partial_every)
+        return self._partials.changed(self._transcribe(self._audio(), self._language, False))
 
     def finish(self) -> str:
         if self._final is not None:

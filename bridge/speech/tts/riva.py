@@ -14,7 +14,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from bridge.speech.asr.riva import RivaEndpoint, import_grpc, riva_language
+from bridge.speech.riva_endpoint import connect, riva_language
 from bridge.speech.sentences import streaming_pieces
 from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
@@ -60,7 +60,7 @@ class RivaTTS:
 
     Args:
         server, use_ssl, ssl_cert, api_key_env, function_id, metadata: the connection, as
-            for :class:`bridge.speech.asr.riva.RivaASR`.
+            for :class:`bridge.speech.asr.riva.RivaASR` (:mod:`bridge.speech.riva_endpoint`).
         voices: the voices deployed on the server, by name (``"English-US.Female-1"``) or as
             ``{"name": …, "lang": …}``; listing them needs no round trip at start-up.
         language_code: the language of voices whose name does not say it.
@@ -77,23 +77,15 @@ class RivaTTS:
                  voices: Sequence[str | Mapping[str, str]] = DEFAULT_VOICES,
                  language_code: str = "en-US", sample_rate: int = 44100,
                  timeout: float = 10.0) -> None:
-        try:
-            self._grpc = import_grpc()
-        except ImportError as exc:
-            raise TTSError(str(exc)) from exc
+        conn = connect(server, use_ssl, ssl_cert, api_key_env, function_id, metadata, TTSError)
         from riva.client.proto import riva_audio_pb2, riva_tts_pb2, riva_tts_pb2_grpc
 
         self._pb, self._encoding = riva_tts_pb2, riva_audio_pb2.AudioEncoding.LINEAR_PCM
-        self.endpoint = RivaEndpoint(server, use_ssl, ssl_cert, api_key_env, function_id,
-                                     tuple((str(k), str(v)) for k, v in (metadata or ())))
-        try:
-            self._metadata = self.endpoint.call_metadata()
-        except ValueError as exc:
-            raise TTSError(str(exc)) from None
+        self._grpc, self.endpoint, self._metadata = conn.grpc, conn.endpoint, conn.metadata
         if not voices:
             raise TTSError("the riva TTS provider needs at least one voice in its voices option")
         self._voices = [_voice(v, language_code) for v in voices]
-        self._channel = self.endpoint.channel(self._grpc)
+        self._channel = conn.channel
         self._stub = riva_tts_pb2_grpc.RivaSpeechSynthesisStub(self._channel)
         self.sample_rate = int(sample_rate)
         self.timeout = timeout
