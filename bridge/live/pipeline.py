@@ -58,7 +58,7 @@ from bridge.live.audio_in import (
     Sleep,
     require_sounddevice,
 )
-from bridge.transports.pacing import OutputPump, OutputsConfig
+from bridge.transports.pacing import OUTPUT_FLAG_KEYS, OutputPump, OutputsConfig
 
 log = logging.getLogger(__name__)
 
@@ -454,8 +454,7 @@ def main(args: Any, conf: Mapping[str, Any], read_audio: Callable[[Path], tuple[
     device = _parse_device(args.device)
     if args.play and args.input is None:
         raise LiveError("--play plays a file: use it with --input FILE.wav")
-    flags = {k: getattr(args, k) for k in ("livelink", "subject", "vmc", "vmc_mode", "vrchat",
-                                           "vrchat_map", "osc", "fps", "seed", "delay")}
+    flags = {k: getattr(args, k) for k in (*OUTPUT_FLAG_KEYS, "fps", "seed", "delay")}
     config = LiveConfig.from_tables(conf, {**flags, "emotion": emotion})
     if not config.outputs.enabled:
         raise LiveError("no outputs: add --livelink, --vmc, --vrchat or --osc")

@@ -143,6 +143,10 @@ class OutputPump:
             target.sender.close()
 
 
+#: The ``[outputs]`` keys the command line sets too (``--livelink``, ``--vmc-mode``, …).
+OUTPUT_FLAG_KEYS = ("livelink", "subject", "vmc", "vmc_mode", "vrchat", "vrchat_map", "osc")
+
+
 @dataclass
 class OutputsConfig:
     """The opt-in outputs of ``talkbridge serve`` (flags or the ``[outputs]`` config table)."""

@@ -402,7 +402,8 @@ def test_bad_tls_files_fail_at_start_with_a_clear_error(tmp_path):
 
 
 def test_serve_flags_override_config_keys(tmp_path):
-    from bridge.cli.app import _security_options, build_parser
+    from bridge.cli.app import build_parser
+    from bridge.cli.serve import _security_options
 
     conf = {"tls_cert": "certs/c.pem", "allowed_origins": ["https://a.example"],
             "max_sessions_per_ip": 3, "drain_seconds": 9, "hello_seconds": 4}

@@ -1,0 +1,175 @@
+"""``talkbridge serve``: the server, its flags over the config file, until a signal drains it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+from bridge.cli.args import add_output_flags, config_port, load_config, port_arg
+
+log = logging.getLogger("talkbridge")
+
+
+def add_serve(sub) -> None:
+    """``talkbridge serve``."""
+    serve = sub.add_parser("serve", help="run the server (WebSocket + msgpack)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=port_arg, default=None, help="port (default 8765)")
+    serve.add_argument("--config", type=Path, help="TOML config file")
+    serve.add_argument("--token", help="require this token (in hello, or the handshake's "
+                       "Authorization: Bearer / ?token=)")
+    serve.add_argument("--tokens-file", type=Path,
+                       help="accept any token in this file (one per line, # comments)")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate: serve wss:// and https://")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key (default: in --tls-cert)")
+    serve.add_argument("--allow-origin", action="append", metavar="URL",
+                       help="a browser origin that may connect, e.g. https://game.example "
+                            "(repeatable; * for any; default: this server's own pages)")
+    serve.add_argument("--max-sessions-per-ip", type=int, default=None,
+                       help="open sessions per client address (default 8; 0: no limit)")
+    serve.add_argument("--drain-seconds", type=float, default=None,
+                       help="on SIGTERM, let utterances finish this long (default 5)")
+    serve.add_argument("--hello-seconds", type=float, default=None,
+                       help="close a connection that sends no hello by then (default 10; 0: wait)")
+    serve.add_argument("--log-json", action="store_true", help="log JSON lines")
+    add_output_flags(serve)
+
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail in one line, before models load, if ``host:port`` can't be listened on."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise SystemExit(f"talkbridge serve: can't resolve host {host!r} ({exc.strerror}): "
+                         "use an address of this machine, e.g. 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(f"talkbridge serve: can't listen on {host}:{port} ({exc.strerror}): "
+                             "is another server there? Pick another --port, or stop it") from None
+
+
+def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
+    """ServerConfig fields for TLS, origins, limits and drain: flags over ``[server]`` keys.
+    Paths in the config file are relative to it."""
+    def path(flag: Path | None, key: str) -> str | None:
+        if flag is not None:
+            return str(flag)
+        value = server_conf.get(key)
+        return None if value is None else str((args.config.parent if args.config else Path()) / value)
+
+    options = {"tls_cert": path(args.tls_cert, "tls_cert"), "tls_key": path(args.tls_key, "tls_key"),
+               "allowed_origins": tuple(args.allow_origin or server_conf.get("allowed_origins", ()))}
+    for key in ("max_sessions_per_ip", "drain_seconds", "hello_seconds"):
+        value = getattr(args, key)
+        if value is not None or key in server_conf:
+            options[key] = value if value is not None else server_conf[key]
+    return options
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.ops import logs, security
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.session import SessionConfig
+
+    conf = load_config(args.config)
+    server_conf = conf.get("server", {})
+    session_conf = conf.get("session", {})
+    tokens_file = args.tokens_file or server_conf.get("tokens_file")
+    if args.tokens_file is None and tokens_file is not None and args.config is not None:
+        tokens_file = args.config.parent / tokens_file
+    try:
+        token = security.collect_tokens(args.token or server_conf.get("token"), tokens_file)
+    except ValueError as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    logs.install(logging.DEBUG if args.verbose else logging.INFO,
+                 json_lines=args.log_json or bool(server_conf.get("log_json")), secrets=token or ())
+    from bridge.transports.pacing import OUTPUT_FLAG_KEYS, OutputsConfig
+
+    out_conf = {k: v for k, v in conf.get("outputs", {}).items()
+                if k in OutputsConfig.__dataclass_fields__}
+    for key in OUTPUT_FLAG_KEYS:
+        if getattr(args, key) is not None:
+            out_conf[key] = getattr(args, key)
+    config = ServerConfig(
+        outputs=OutputsConfig(**out_conf),
+        host=args.host or server_conf.get("host", "127.0.0.1"),
+        port=args.port if args.port is not None else config_port(server_conf.get("port", 8765)),
+        **_security_options(args, server_conf),
+        session=SessionConfig(token=token, life=_life_config(conf),
+                              **{k: v for k, v in session_conf.items()
+                                 if k in SessionConfig.__dataclass_fields__
+                                 and k not in ("token", "life")}),
+        dialogue=replace(dialogue_config(conf), warm_up=True),
+        freeze_startup_objects=True,
+        engine=str(server_conf.get("engine", "torch")),
+    )
+    _check_port_free(config.host, config.port)
+    from bridge.speech.tts.config import make_registry
+    from bridge.transports.udp_outputs import OutputError
+
+    try:
+        server = Server(config, tts=make_registry(conf.get("tts")))
+    except (OutputError, ValueError) as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    return asyncio.run(_serve(server))
+
+
+def _life_config(conf: dict):
+    """The ``[life]`` table: blinks, gaze, head motion, breathing (each can be turned off)."""
+    from blendshape.layers.life import LifeConfig, LifeConfigError
+
+    try:
+        return LifeConfig.from_dict(conf.get("life", {}))
+    except LifeConfigError as exc:
+        raise SystemExit(f"talkbridge: [life] {exc}") from None
+
+
+async def _serve(server) -> int:
+    """Serve until SIGTERM/SIGINT, then drain (a second signal cuts the drain short)."""
+    signals = [asyncio.Event(), asyncio.Event()]  # the first signal, a second one
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: (signals[1] if signals[0].is_set() else signals[0]).set())
+    try:
+        await server.start()
+    except OSError as exc:  # lost a race for the port since the check, or a bad address
+        await server.stop()
+        raise SystemExit(f"talkbridge serve: can't listen on {server.config.host}:"
+                         f"{server.config.port} ({exc.strerror or exc})") from None
+    where = f"{server.config.host}:{server.port}"
+    http_scheme = "https" if server.scheme == "wss" else "http"
+    print(f"talkbridge serving {server.scheme}://{where}/v1/stream "
+          f"(health: {http_scheme}://{where}/healthz)", flush=True)
+    await signals[0].wait()
+    log.info("shutting down: draining for up to %.1f s", server.config.drain_seconds)
+    await server.stop(drain=server.config.drain_seconds, hurry=signals[1])
+    log.info("stopped")
+    return 0
+
+
+def dialogue_config(conf: dict, memory: str | None = None):
+    """The dialogue tables of a config file; a persistent memory unless told otherwise."""
+    from bridge.dialogue.config import DialogueConfig, DialogueConfigError, default_memory_path
+
+    try:
+        config = DialogueConfig.from_tables(conf)
+    except DialogueConfigError as exc:
+        raise SystemExit(f"talkbridge: {exc}") from None
+    if memory is not None:
+        return replace(config, memory=memory)
+    if "memory" not in conf.get("dialogue", {}):
+        return replace(config, memory=str(default_memory_path()))
+    return config
