@@ -48,7 +48,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """Exit 0 only when no frame was late, nothing failed and memory held (< 5 % growth)."""
-    from bridge.tools.loadtest import LoadOptions, format_report, parse_mix, run
+    from bridge.tools.load_options import LoadOptions, parse_mix
+    from bridge.tools.load_report import format_report
+    from bridge.tools.loadtest import run
 
     options = LoadOptions(sessions=args.sessions, seconds=args.seconds, mix=parse_mix(args.mix),
                           buffer=args.buffer, seed=args.seed)

@@ -13,18 +13,9 @@ from blendshape.net.model import AudioToFace, ModelConfig
 from bridge.cli.app import main
 from bridge.server.host import Server, ServerConfig
 from bridge.tools import loadtest
-from bridge.tools.loadtest import (
-    ClientView,
-    Histogram,
-    LoadOptions,
-    PlayoutChecker,
-    Sample,
-    Tally,
-    check_url,
-    cpu_seconds,
-    rss_mb,
-    summarize_samples,
-)
+from bridge.tools.load_checker import ClientView, Histogram, PlayoutChecker, Tally
+from bridge.tools.load_options import LoadOptions, check_url
+from bridge.tools.load_report import Sample, cpu_seconds, format_report, rss_mb, summarize_samples
 
 # ---- the checker, on a virtual timeline -------------------------------------------------
 
@@ -189,12 +180,12 @@ async def test_a_short_run_reports_every_kind_with_no_errors(server):
     assert set(report["first_frame_ms"]) == {"say", "audio_in", "chat"}
     server_stats = report["server"]
     assert server_stats["rss_mb"]["last"] > 0 and server_stats["cpu_percent"]["mean"] >= 0
-    assert "late frames" in loadtest.format_report(report)
+    assert "late frames" in format_report(report)
     # The server's collections, scraped from its /metrics and told by generation.
     gc.collect(2)
     report["server_gc"] = await asyncio.to_thread(
         loadtest.gc_pauses, f"ws://127.0.0.1:{server.port}/v1/stream")
     full = report["server_gc"]["2"]
     assert full["count"] >= 1 and full["sum"] >= 0 and 0 <= full["over_50ms"] <= full["over_20ms"]
-    assert "server gc 2  " in loadtest.format_report(report)
+    assert "server gc 2  " in format_report(report)
     assert loadtest.gc_pauses("ws://127.0.0.1:9/v1/stream") is None  # nothing there
