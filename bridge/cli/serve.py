@@ -82,7 +82,7 @@ def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
 def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.ops import logs, security
     from bridge.server.host import Server, ServerConfig
-    from bridge.session.session import SessionConfig
+    from bridge.session.config import SessionConfig
 
     conf = load_config(args.config)
     server_conf = conf.get("server", {})

@@ -21,7 +21,8 @@ from bridge.dialogue.runner import Dialogue
 from bridge.dialogue.services import DialogueServices
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
-from bridge.session.session import Session, SessionConfig
+from bridge.session.config import SessionConfig
+from bridge.session.session import Session
 from bridge.speech.tts.registry import TTSRegistry
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from bridge.ops import gcpause, memtrim, metrics, security, workers
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
 from bridge.protocol.codec import MAX_MESSAGE_BYTES
-from bridge.session.session import SERVER_NAME, Send, Session, SessionConfig
+from bridge.session.config import SERVER_NAME, Send, SessionConfig
+from bridge.session.session import Session
 from bridge.speech.tts.base import TTSError
 from bridge.speech.tts.registry import TTSRegistry
 from bridge.transports import websocket
@@ -245,10 +246,10 @@ class Server:
     async def _drain(self, seconds: float, hurry: asyncio.Event | None) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        busy = [s for s in self._sessions.values() if _busy(s)]
+        busy = [s for s in self._sessions.values() if s.busy]
         if busy:
             log.info("draining: %d sessions speaking, up to %.1f s", len(busy), seconds)
-        while any(_busy(s) for s in self._sessions.values()) and loop.time() < deadline:
+        while any(s.busy for s in self._sessions.values()) and loop.time() < deadline:
             if hurry is not None and hurry.is_set():
                 break
             await asyncio.sleep(0.05)
@@ -256,7 +257,7 @@ class Server:
     async def _end(self, session: Session) -> None:
         """Interrupt what it still says (the client hears ``utterance end interrupted``),
         let its writer send that, then stop its tasks."""
-        if session.hello is not None and not session.closed and _busy(session):
+        if session.hello is not None and not session.closed and session.busy:
             try:
                 await session.handle(m.Interrupt())
             except err.TalkbridgeError:
@@ -272,9 +273,3 @@ class Server:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def _busy(session: Session) -> bool:
-    """Whether an utterance is speaking, queued or streaming in (``audio_in``)."""
-    # Session has no public view of this yet; these are its own records of the same.
-    return bool(session._pending() or session._inputs)

@@ -86,7 +86,7 @@ async def _one_turn(port: int, pcm: np.ndarray) -> float | None:
 async def _bench(runs: int) -> dict[str, object]:
     from bridge.dialogue.config import DialogueConfig
     from bridge.server.host import Server, ServerConfig
-    from bridge.session.session import SessionConfig
+    from bridge.session.config import SessionConfig
 
     server = Server(ServerConfig(port=0, session=SessionConfig(idle=False),
                                  dialogue=DialogueConfig(warm_up=True)))

@@ -17,7 +17,7 @@ import soxr
 
 from bridge.dialogue.config import DialogueConfig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from bridge.tools.evaluation import flite
 
 RATE = 16000

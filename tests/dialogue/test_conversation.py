@@ -15,7 +15,7 @@ import pytest
 from bridge.dialogue.config import DialogueConfig
 from bridge.ops.workers import CONTINUE, START, PriorityExecutor
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from bridge.speech.sentences import SentenceStream
 from tests.dialogue.conftest import RATE, flite_speech, silence, stream_mic
 from tests.llm.fake_openai import FakeOpenAI

@@ -9,7 +9,7 @@ import numpy as np
 
 from bridge.dialogue.config import DialogueConfig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from bridge.speech.tts.config import make_registry
 from tests.dialogue.conftest import flite_speech, silence, stream_mic
 from tests.speech.fake_riva import FakeRiva

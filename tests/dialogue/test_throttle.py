@@ -10,7 +10,8 @@ from bridge.dialogue.config import DialogueConfig
 from bridge.dialogue.runner import Dialogue
 from bridge.dialogue.services import DialogueServices
 from bridge.protocol import messages as m
-from bridge.session.session import Session, SessionConfig
+from bridge.session.config import SessionConfig
+from bridge.session.session import Session
 from tests.support.clock import InstantClock
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.ops import logs
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from tests.support.wsclient import Client
 
 

@@ -14,7 +14,7 @@ import pytest
 from bridge.ops import metrics
 from bridge.ops.gcpause import PauseWatch
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from tests.support.wsclient import Client
 
 # ---- an independent reader of the text format (0.0.4) ----------------------------------

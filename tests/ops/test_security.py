@@ -26,7 +26,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bridge.ops import security
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import Session, SessionConfig
+from bridge.session.config import SessionConfig
+from bridge.session.session import Session
 from bridge.transports import websocket
 from tests.support.wsclient import Client, pack
 
@@ -191,8 +192,7 @@ async def test_any_token_of_the_set_in_hello_is_accepted(guarded):
 
 async def test_wrong_hello_token_is_refused_before_any_session_task(guarded, monkeypatch, caplog):
     started = []
-    monkeypatch.setattr(Session, "_run_queue", lambda self: started.append("queue"))
-    monkeypatch.setattr(Session, "_run_idle", lambda self: started.append("idle"))
+    monkeypatch.setattr(Session, "_start", lambda self, job, name: started.append(name))
     caplog.set_level(logging.DEBUG)
     for token in ("wrong-token-9d1e", None):
         async with connect(f"ws://127.0.0.1:{guarded.port}/v1/stream", compression=None) as ws:

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.ops import workers
 from bridge.ops.workers import CONTINUE, START, URGENT, PriorityExecutor
-from bridge.session.session import _Ahead
+from bridge.session.speech import Ahead as _Ahead
 
 
 def test_most_urgent_first_then_earliest_deadline_then_arrival():
@@ -140,7 +140,7 @@ class _Recorded:
 
 async def test_a_playing_utterance_gets_its_next_sentence_before_new_utterances_start(espeak):
     from bridge.server.host import Server, ServerConfig
-    from bridge.session.session import SessionConfig
+    from bridge.session.config import SessionConfig
     from bridge.speech.tts.registry import TTSRegistry
     from tests.support.wsclient import Client
 
@@ -262,7 +262,7 @@ async def test_a_busy_server_starts_a_short_first_sentence_once_the_next_is_made
     playing utterance's next sentence, playback waits for the second sentence instead of
     running dry after the first; an idle pool starts at once."""
     from bridge.server.host import Server, ServerConfig
-    from bridge.session.session import SessionConfig
+    from bridge.session.config import SessionConfig
     from bridge.speech.tts.registry import TTSRegistry
     from tests.support.wsclient import Client
 

@@ -25,7 +25,8 @@ from blendshape.phonemes import PhonemeSpan
 from bridge.protocol import codec
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
-from bridge.session.session import Session, SessionConfig
+from bridge.session.config import SessionConfig
+from bridge.session.session import Session
 from bridge.speech.tts.base import SpeechChunk, Voice
 from bridge.speech.tts.registry import TTSRegistry
 from bridge.tools.fixtures import fixture_messages

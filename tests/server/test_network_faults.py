@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from tests.support.tcp_proxy import FaultyProxy
 from tests.support.wsclient import Client
 

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from blendshape import rig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from tests.support.wsclient import Client, curves_array, pack, pcm_array
 
 A = rig.ARKIT_INDEX

@@ -10,7 +10,7 @@ import torch
 
 from blendshape.net.model import AudioToFace, ModelConfig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from tests.support.wsclient import Client, curves_array
 
 
@@ -193,7 +193,7 @@ async def test_concurrent_streams_share_batches(server, speech):
 def test_take_slices_the_front_and_keeps_the_rest():
     from collections import deque
 
-    from bridge.session.session import _take
+    from bridge.session.audio_in import take as _take
 
     chunks = deque([np.arange(3.0), np.arange(3.0, 5.0), np.arange(5.0, 9.0)])
     np.testing.assert_array_equal(_take(chunks, 4), np.arange(4.0))

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from bridge.protocol import messages as m
-from bridge.session.session import Session, SessionConfig
+from bridge.session.config import SessionConfig
+from bridge.session.session import Session
 from tests.support.clock import InstantClock
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from blendshape import rig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from bridge.speech.tts.base import SpeechChunk, Voice
 from bridge.speech.tts.registry import TTSRegistry
 from tests.support.wsclient import Client, curves_array

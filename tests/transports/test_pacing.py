@@ -13,7 +13,7 @@ from pythonosc.osc_message import OscMessage
 
 from blendshape import rig
 from bridge.server.host import Server, ServerConfig
-from bridge.session.session import SessionConfig
+from bridge.session.config import SessionConfig
 from bridge.transports.pacing import FrameTimeline, OutputPump, OutputsConfig, OutputTarget
 from bridge.transports.udp_outputs import OutputError, VmcOutput, head_quaternion
 from tests.support.wsclient import Client

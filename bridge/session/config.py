@@ -1,0 +1,56 @@
+"""What every session of a server shares: its policy, its name, and the network it may use."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+import numpy as np
+
+from blendshape.animator import ANIMATORS
+from blendshape.layers.life import LifeConfig
+from blendshape.net.engine import Engine
+from blendshape.net.stream import Stream
+from bridge.protocol import messages as m
+
+SERVER_NAME = "talkbridge/0.1.0"
+#: How a session sends a message: the transport's outbox, or a test's list.
+Send = Callable[[m.ServerMessage], Awaitable[None]]
+
+
+class FaceNetwork(Protocol):
+    """The network every session's ``audio_in`` streams share (the server's batcher).
+
+    Typed by shape, not by the server's class: the server is above the session, and a
+    batcher running elsewhere (Ray Serve, DESIGN §8) only has to offer these members.
+    """
+
+    executor: concurrent.futures.Executor
+    engine: Engine
+
+    def new_stream(self, rate: int) -> Stream: ...
+
+    async def submit(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Per-server policy every session follows."""
+
+    #: The token(s) hello must carry; any one of a set is accepted (compared in constant time).
+    token: str | frozenset[str] | None = None
+    lead: float = 0.5               # seconds of audio sent ahead of real time
+    chunk_seconds: float = 0.05     # span of one audio+curves pair
+    max_text_chars: int = 5000
+    max_queue: int = 8
+    #: Seconds of ``audio_in`` audio a stream may run ahead of its animation (a file sent
+    #: all at once is fine up to this; past it the client gets ``queue_full``).
+    max_audio_in_backlog: float = 60.0
+    idle: bool = True
+    life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
+    animator: str = "auto"  # one of blendshape.animator.ANIMATORS (what animates speech)
+
+    def __post_init__(self) -> None:
+        if self.animator not in ANIMATORS:
+            raise ValueError(f"animator must be one of {', '.join(ANIMATORS)}, not {self.animator!r}")
