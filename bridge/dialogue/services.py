@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.dialogue.config import DialogueConfig
+from bridge.protocol import errors as err
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +101,11 @@ class DialogueServices:
         log.info("dialogue: answering with %s (persona %s), memory %s", llm.name,
                  persona.name, self.config.memory)
         return Answering(llm, persona, memory, opts.get("provider", "persona") == "persona")
+
+
+def provider_error(exc: BaseException, provider: str, wanted: str,
+                   timeout: float) -> err.TalkbridgeError:
+    """A provider's failure as the client hears of it; a time-out says how long was waited."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return err.ProviderTimeout(f"{provider} gave no {wanted} within {timeout:g} s")
+    return err.ProviderError(f"{provider} failed: {exc}")
