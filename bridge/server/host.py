@@ -33,7 +33,7 @@ from bridge.session.config import SERVER_NAME, Send, SessionConfig
 from bridge.session.session import Session
 from bridge.speech.tts.base import TTSError
 from bridge.speech.tts.registry import TTSRegistry
-from bridge.transports import websocket
+from bridge.transports import http_routes, websocket
 from bridge.transports.pacing import OutputPump, OutputsConfig
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,12 @@ class Server:
             await asyncio.get_running_loop().run_in_executor(self.executor, self._warm_up)
         self._ws = await serve(
             partial(websocket.serve_connection, self), self.config.host, self.config.port,
-            process_request=partial(websocket.process_request, self),
+            process_request=partial(http_routes.process_request, self),
             max_size=self.config.max_message_bytes, compression=None,
             server_header=SERVER_NAME, ssl=self.ssl,
         )
         log.info("talkbridge listening on %s://%s:%d%s", self.scheme, self.config.host, self.port,
-                 websocket.STREAM_PATH)
+                 http_routes.STREAM_PATH)
         warning = security.exposure_warning(self.config.host, self.tokens)
         if warning:
             log.warning(warning)

@@ -1,114 +1,38 @@
 """WebSocket + msgpack transport: bytes in → session, session messages → bytes out.
 
-Thin by design (like websockets' own asyncio layer over its sans-I/O core): it decodes each
-frame with :mod:`bridge.protocol`, hands the message to the session, and turns every typed
-error into an ``error`` message — closing the connection only when the error is fatal. One
-connection's faults never reach another: each runs in its own handler task.
+Thin by design (like websockets' own asyncio layer over its sans-I/O core): it feeds each
+frame to the connection rules of :mod:`bridge.protocol.connection`, hands the message they
+decode to the session, and reports every refusal as an ``error`` message — closing the
+connection only when the rules say it is fatal. One connection's faults never reach another:
+each runs in its own handler task. Plain HTTP on the same port is :mod:`.http_routes`.
 
 Before a session exists the policy of :mod:`bridge.ops.security` applies: a browser page from
 an origin not allowed gets 403; a handshake token (``Authorization: Bearer`` or
 ``?token=``) that is wrong gets ``unauthorized`` and 1008, a valid one spares ``hello``
 its token; an address over its session limit gets ``too_many_sessions`` and 1008. None of
-these starts a session task. ``/api/info`` and ``/metrics`` need a token when the server
-has one; ``/healthz`` and the viewer's files don't.
+these starts a session task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http
-import json
 import logging
 import socket
-from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from bridge.ops import logs, metrics, security
-from bridge.protocol import codec
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
+from bridge.protocol.connection import ConnectionRules, Refused
 from bridge.transports.host import ClientSession, SessionHost
 from bridge.transports.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-STREAM_PATH = "/v1/stream"
-
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
-_CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                  ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8",
-                  ".json": "application/json"}
-
-
-#: HTTP paths that need the token when the server has one.
-PROTECTED_PATHS = frozenset({"/api/info", "/metrics"})
-
-
-def process_request(server: SessionHost, connection: ServerConnection,
-                    request: Request) -> Response | None:
-    """Plain HTTP on the same port: the viewer, its files, health, info and metrics; 404
-    otherwise. For the stream, only the browser-origin check: None lets the upgrade go on."""
-    path = request.path.split("?", 1)[0]
-    if path == STREAM_PATH:
-        return _check_origin(server, connection, request)
-    if path == "/healthz":
-        return _json(connection, {"status": "ok", "sessions": server.session_count,
-                                  "version": server.version})
-    if path in PROTECTED_PATHS and not _http_authorized(server, request):
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "token required\n")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="talkbridge"'
-        return response
-    if path == "/api/info":
-        return _json(connection, server.info())
-    if path == "/metrics":
-        response = connection.respond(http.HTTPStatus.OK, server.render_metrics())
-        return _typed(response, metrics.CONTENT_TYPE)
-    if path == "/":
-        return _static(connection, WEB_ROOT / "index.html")
-    if path.startswith("/web/"):
-        target = security.static_target(WEB_ROOT, request.path[len("/web/"):])
-        if target is not None:
-            return _static(connection, target)
-    return connection.respond(http.HTTPStatus.NOT_FOUND, f"no such path; WebSocket at {STREAM_PATH}\n")
-
-
-def _check_origin(server: SessionHost, connection: ServerConnection,
-                  request: Request) -> Response | None:
-    origin = request.headers.get("Origin")
-    if server.origins.allows(origin, request.headers.get("Host")):
-        return None
-    log.info("refused a stream from origin %.100r (see --allow-origin)", origin)
-    metrics.inc("talkbridge_connections_refused_total", reason="origin")
-    return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-
-
-def _http_authorized(server: SessionHost, request: Request) -> bool:
-    if server.tokens is None:
-        return True
-    return security.token_matches(security.request_token(request.headers, request.path),
-                                  server.tokens)
-
-
-def _json(connection: ServerConnection, body: object) -> Response:
-    response = connection.respond(http.HTTPStatus.OK, json.dumps(body) + "\n")
-    return _typed(response, "application/json")
-
-
-def _typed(response: Response, content_type: str) -> Response:
-    """Replace the text/plain that ``respond`` set: Headers keeps repeats, so delete first."""
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = content_type
-    return response
-
-
-def _static(connection: ServerConnection, path: Path) -> Response:
-    response = connection.respond(http.HTTPStatus.OK, path.read_text(encoding="utf-8"))
-    _typed(response, _CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+#: The framing rules every connection follows (sans-I/O; see bridge.protocol.connection).
+_RULES = ConnectionRules()
 
 
 async def serve_connection(server: SessionHost, connection: ServerConnection) -> None:
@@ -142,9 +66,10 @@ async def _refuse(connection: ServerConnection, exc: err.TalkbridgeError) -> Non
     log.info("refused %s: %s", connection.remote_address, exc.code)
     metrics.inc("talkbridge_connections_refused_total", reason=exc.code)
     try:
-        _count_sent(err.error_message(exc))
-        await connection.send(codec.encode(err.error_message(exc)))
-        await connection.close(exc.close_code or err.POLICY_VIOLATION, exc.code)
+        refused = _RULES.refuse(exc)
+        _count_sent(refused.reply)
+        await connection.send(_RULES.send(refused.reply))
+        await connection.close(refused.close_code or err.POLICY_VIOLATION, exc.code)
     except ConnectionClosed:
         pass
 
@@ -201,7 +126,7 @@ async def _write(outbox: Outbox, connection: ServerConnection) -> None:
     try:
         while True:
             msg = await outbox.get()
-            await connection.send(codec.encode(msg))
+            await connection.send(_RULES.send(msg))
             _count_sent(msg)
     except ConnectionClosed:
         pass
@@ -218,17 +143,13 @@ def _count_sent(msg: m.ServerMessage) -> None:
 async def _dispatch(session: ClientSession, connection: ServerConnection, outbox: Outbox,
                     frame: str | bytes) -> bool:
     """Handle one frame; False when the connection must close."""
-    try:
-        if isinstance(frame, str):
-            raise err.TextFrameRefused("text frames are not part of protocol v1; send msgpack "
-                                       "in binary frames")
-        msg = codec.decode_client(frame)
-    except err.TalkbridgeError as exc:
+    event = _RULES.receive(frame)
+    if isinstance(event, Refused):
         metrics.inc("talkbridge_messages_received_total", type="invalid")
-        return await _report(session, connection, outbox, exc)
-    metrics.inc("talkbridge_messages_received_total", type=msg.TYPE)
+        return await _report(session, connection, outbox, event.error)
+    metrics.inc("talkbridge_messages_received_total", type=event.msg.TYPE)
     try:
-        await session.handle(msg)
+        await session.handle(event.msg)
         return True
     except err.TalkbridgeError as exc:
         return await _report(session, connection, outbox, exc)
@@ -244,9 +165,10 @@ async def _report(session: ClientSession, connection: ServerConnection, outbox: 
                   exc: err.TalkbridgeError) -> bool:
     """Send ``exc`` as an ``error``; close after it when it is fatal (False: stop reading)."""
     log.info("session %s: %s: %s", session.id, exc.code, exc)
-    await outbox.put(err.error_message(exc))
-    if exc.fatal:
+    refused = _RULES.refuse(exc)
+    await outbox.put(refused.reply)
+    if refused.close_code is not None:
         await outbox.flush()
-        await connection.close(exc.close_code or err.POLICY_VIOLATION, exc.code)
+        await connection.close(refused.close_code, exc.code)
         return False
     return True
