@@ -12,11 +12,10 @@ from bridge.dialogue.services import DialogueServices
 from bridge.protocol import messages as m
 from bridge.session.config import SessionConfig
 from bridge.session.session import Session
-from tests.support.clock import InstantClock
 
 
-async def test_a_client_sending_mic_audio_ten_times_too_fast_is_slowed_to_real_time(registry):
-    clock = InstantClock()
+async def test_a_client_sending_mic_audio_ten_times_too_fast_is_slowed_to_real_time(registry, instant_clock):
+    clock = instant_clock
     services = DialogueServices(DialogueConfig(mic_burst=1.0))
     sent = []
 
@@ -37,8 +36,8 @@ async def test_a_client_sending_mic_audio_ten_times_too_fast_is_slowed_to_real_t
     await session.close()
 
 
-async def test_a_pause_does_not_bank_credit_for_a_later_burst(registry):
-    clock = InstantClock()
+async def test_a_pause_does_not_bank_credit_for_a_later_burst(registry, instant_clock):
+    clock = instant_clock
     services = DialogueServices(DialogueConfig(mic_burst=0.5))
 
     async def send(msg):

@@ -174,11 +174,11 @@ def test_emotion_changes_mid_stream(model, speech):
 # ---- the whole pipeline on a virtual clock into real sockets ------------------------------
 
 
-async def test_live_pipeline_reaches_real_receivers_paced_at_fps(model, speech):
+async def test_live_pipeline_reaches_real_receivers_paced_at_fps(model, speech, virtual_clock):
     pcm, rate, speech_seconds = speech
     socks = {name: _receiver() for name in ("livelink", "vmc", "osc")}
     got: dict[str, list[bytes]] = {name: [] for name in socks}
-    clock = VirtualClock()
+    clock = virtual_clock
     outputs = OutputsConfig(livelink=f"127.0.0.1:{socks['livelink'][1]}", subject="Mic",
                             vmc=f"127.0.0.1:{socks['vmc'][1]}", osc=f"127.0.0.1:{socks['osc'][1]}")
     # Blinks every 1–1.5 s here, so the silent tail surely shows some.
@@ -309,11 +309,11 @@ class _FakeStream:
                 self.kw["callback"](np.pad(data, (0, block - len(data)))[:, None], block, when, None)
 
 
-async def test_microphone_source_feeds_the_pipeline(model, speech):
+async def test_microphone_source_feeds_the_pipeline(model, speech, virtual_clock):
     from blendshape.net.features import resample
 
     pcm, rate, _ = speech
-    clock = VirtualClock()
+    clock = virtual_clock
     sd = FakeSoundDevice(clock, input_pcm=resample(pcm[:int(2.5 * rate)], rate))
     mic = MicSource(device=0, chunk=0.01, clock=clock, sd=sd)
     assert mic.rate == 16000  # no resampler when the device can do 16 kHz
@@ -334,10 +334,10 @@ async def test_microphone_source_feeds_the_pipeline(model, speech):
         MicSource(device=7, sd=sd)
 
 
-async def test_played_file_follows_the_device_playback_position(model, speech):
+async def test_played_file_follows_the_device_playback_position(model, speech, virtual_clock):
     pcm, rate, _ = speech
     pcm = pcm[:int(2.0 * rate)]
-    clock = VirtualClock()
+    clock = virtual_clock
     sd = FakeSoundDevice(clock)
     source = PlaybackSource(pcm, rate, chunk=0.01, clock=clock, sleep=clock.sleep, sd=sd)
     sock, port = _receiver()

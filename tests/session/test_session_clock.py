@@ -44,8 +44,8 @@ async def test_audio_is_sent_at_most_lead_seconds_ahead(registry):
     assert last_at - first_at == pytest.approx(last.t - 0.3, abs=0.06)
 
 
-async def test_idle_frames_follow_the_clock(registry):
-    clock = InstantClock()
+async def test_idle_frames_follow_the_clock(registry, instant_clock):
+    clock = instant_clock
     sent: list[tuple[float, m.ServerMessage]] = []
 
     async def send(msg):

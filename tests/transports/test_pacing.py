@@ -112,27 +112,23 @@ def test_timeline_places_utterance_frames_on_the_clock_and_falls_back_to_idle():
     assert timeline.frame_at(100.25) is None                    # cleared, no idle yet then
 
 
-async def test_pump_ticks_at_fps_on_a_virtual_clock():
-    now = [50.0]
-
-    async def sleep(seconds):
-        now[0] += seconds
-        await asyncio.sleep(0)
-
+async def test_pump_ticks_at_fps_on_a_virtual_clock(instant_clock):
+    clock = instant_clock
+    clock.now = 50.0
     sent = []
 
     class Sink:
         def send(self, datagrams):
-            sent.append((now[0], datagrams))
+            sent.append((clock.now, datagrams))
 
         def close(self):
             pass
 
     pump = OutputPump([OutputTarget(VmcOutput(), Sink())], fps=60, t0=50.0,
-                      clock=lambda: now[0], sleep=sleep)
+                      clock=clock, sleep=clock.sleep)
     pump.timeline.idle([50.0], np.zeros((1, 74), np.float32))
     task = asyncio.create_task(pump.run())
-    while now[0] < 52.0:
+    while clock.now < 52.0:
         await asyncio.sleep(0)
     task.cancel()
     times = [t for t, _ in sent]
