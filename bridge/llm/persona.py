@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Callable, Literal, Sequence
 import yaml
 
 from bridge.llm.base import ChatMessage
+from bridge.llm.recall import conversation_facts, fill
 from bridge.llm.retrieval import Index
 
 #: Cosine similarity to an intent example above which the intent answers.
@@ -27,7 +28,7 @@ KNOWLEDGE_THRESHOLD = 0.18
 CONTEXT_THRESHOLD = 0.08
 
 _KEYS = ("name", "greeting", "style", "fallback", "intents", "knowledge")
-_INTENT_KEYS = ("name", "examples", "answer", "emotion")
+_INTENT_KEYS = ("name", "examples", "answer", "emotion", "otherwise")
 
 
 class PersonaError(ValueError):
@@ -40,6 +41,9 @@ class Intent:
     examples: tuple[str, ...]
     answers: tuple[str, ...]
     emotion: str | None = None
+    #: Said instead when an answer names a fact of the conversation (``{user_name}``, see
+    #: ``bridge.llm.recall``) that the conversation doesn't hold yet.
+    otherwise: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,14 +128,19 @@ class Persona:
 
     # ---- answering ---------------------------------------------------------------------
 
-    def match(self, question: str) -> Match:
-        """The closest intent, else the closest knowledge paragraph, else the fallback."""
+    def match(self, question: str, history: Sequence[ChatMessage] = ()) -> Match:
+        """The closest intent, else the closest knowledge paragraph, else the fallback.
+
+        ``history`` is the conversation before ``question``: an intent's answer may name its
+        facts (``{first_question}``, ``{last_question}``, ``{user_name}``)."""
         if self._examples:
             i, score = self._intent_index.best(question)
             if score >= INTENT_THRESHOLD:
                 intent = self.intents[self._examples[i][0]]
-                return Match("intent", self._next_answer(intent), intent.emotion, intent.name,
-                             score)
+                text = fill(self._next_answer(intent), conversation_facts(history, question))
+                if text is None:
+                    text = intent.otherwise or self.fallback
+                return Match("intent", text, intent.emotion, intent.name, score)
         if self.knowledge:
             scores = self._knowledge_index.blended(question)
             i = max(range(len(scores)), key=scores.__getitem__)
@@ -140,9 +149,10 @@ class Persona:
                 return Match("knowledge", _plain(paragraph), None, _heading(paragraph), scores[i])
         return Match("fallback", self.fallback)
 
-    def answer(self, question: str) -> tuple[str, str | None]:
+    def answer(self, question: str, history: Sequence[ChatMessage] = ()
+               ) -> tuple[str, str | None]:
         """The reply to ``question`` and its emotion (None: let the classifier decide)."""
-        found = self.match(question)
+        found = self.match(question, history)
         return found.text, found.emotion
 
     def _next_answer(self, intent: Intent) -> str:
@@ -180,8 +190,9 @@ class PersonaLLM:
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
         """The answer to the last user message, a word at a time, led by its emotion tag."""
-        question = next((msg.content for msg in reversed(messages) if msg.role == "user"), "")
-        answer, emotion = self.persona.answer(question)
+        last = max((i for i, msg in enumerate(messages) if msg.role == "user"), default=-1)
+        question = messages[last].content if last >= 0 else ""
+        answer, emotion = self.persona.answer(question, messages[:max(last, 0)])
         if emotion:
             yield f"[{emotion}] "
         for word in re.findall(r"\S+\s*", answer):
@@ -216,8 +227,11 @@ def _intent(raw: Any, k: int, fail: Callable[[str, str], PersonaError]) -> Inten
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise fail(f"{key}.name", "must be a string")
+    otherwise = raw.get("otherwise", "")
+    if not isinstance(otherwise, str):
+        raise fail(f"{key}.otherwise", "must be a string")
     return Intent(name or f"intent{k}", tuple(str(e) for e in examples),
-                  tuple(a.strip() for a in answers), emotion)
+                  tuple(a.strip() for a in answers), emotion, otherwise.strip())
 
 
 def _knowledge(folder: Any, path: Path | None,

@@ -56,13 +56,14 @@ def build_messages(persona: Persona | None, history: Sequence[ChatMessage], user
                    max_history_chars: int = MAX_HISTORY_CHARS) -> list[ChatMessage]:
     """System prompt (persona style, emotion tag, retrieved knowledge) + history + the turn.
 
-    The persona provider needs only the turn. A real model gets the newest history that
+    The persona provider gets the history and the turn, no prompt. A real model gets the
+    system prompt first; both get the newest history that
     fits ``max_history`` messages and ``max_history_chars`` characters, opening with a
     user message (what chat templates of local models insist on); stored system messages
     are dropped, the system prompt is rebuilt for every turn.
     """
-    if llm_is_persona:
-        return [ChatMessage("user", user_text)]
+    if llm_is_persona:  # no prompt: the persona reads the history for what was said
+        return [*_bounded(history, max_history, max_history_chars), ChatMessage("user", user_text)]
     system = persona.system_prompt(user_text) if persona else "You are a helpful character."
     return [ChatMessage("system", f"{system}\n\n{EMOTION_INSTRUCTION}"),
             *_bounded(history, max_history, max_history_chars),

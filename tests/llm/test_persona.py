@@ -97,7 +97,9 @@ def test_a_real_model_gets_the_persona_knowledge_and_the_tag_instruction(ada):
     assert system.role == "system" and "Ada" in system.content
     assert "Unity package" in system.content and EMOTION_INSTRUCTION in system.content
     assert messages[1:] == [*history, ChatMessage("user", "how do I use unity")]
-    assert build_messages(ada, history, "x", llm_is_persona=True) == [ChatMessage("user", "x")]
+    # The persona gets no prompt, but the history: it answers what was said from it.
+    assert build_messages(ada, history, "x", llm_is_persona=True) == \
+        [*history, ChatMessage("user", "x")]
 
 
 def test_the_history_a_model_gets_is_bounded_and_opens_with_the_user(ada):

@@ -28,7 +28,7 @@ from bridge.ops import security
 from bridge.server.host import Server, ServerConfig
 from bridge.session.config import SessionConfig
 from bridge.session.session import Session
-from bridge.transports import websocket
+from bridge.transports import http_routes
 from tests.support.wsclient import Client, pack
 
 TOKENS = ("alpha-7f3c9e1d", "bravo-2b8a4d6e")
@@ -305,7 +305,7 @@ async def test_static_files_cannot_be_walked_out_of(guarded, path):
 
 
 async def test_static_files_follow_no_symlink_out(guarded, web_root, monkeypatch):
-    monkeypatch.setattr(websocket, "WEB_ROOT", web_root)
+    monkeypatch.setattr(http_routes, "WEB_ROOT", web_root)
     assert await _get(guarded.port, "/web/app.js") == (200, "ok")
     assert (await _get(guarded.port, "/web/out"))[0] == 404
     assert (await _get(guarded.port, "/web/outdir/secret.txt"))[0] == 404
