@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import asyncio
 import logging
 import signal
@@ -41,11 +42,10 @@ def add_serve(sub) -> None:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Fail in one line, before models load, if ``host:port`` can't be listened on."""
+    """Fail in one line, before models load, if ``host:port`` can't be listened on (port 0
+    too: it checks the address, and any free port will do)."""
     import socket
 
-    if port == 0:
-        return
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -58,7 +58,16 @@ def _check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             raise SystemExit(f"talkbridge serve: can't listen on {host}:{port} ({exc.strerror}): "
-                             "is another server there? Pick another --port, or stop it") from None
+                             f"{_BIND_HINTS.get(exc.errno, _BIND_HINTS[errno.EADDRINUSE])}") from None
+
+
+#: What to do when the listening address is refused, by errno.
+_BIND_HINTS = {
+    errno.EADDRINUSE: "is another server there? Pick another --port, or stop it",
+    errno.EADDRNOTAVAIL: "it isn't an address of this machine: use one of its own, e.g. "
+                         "127.0.0.1, or 0.0.0.0 for all of them",
+    errno.EACCES: "ports below 1024 need privileges: pick --port 1024 or above",
+}
 
 
 def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
@@ -108,10 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host or server_conf.get("host", "127.0.0.1"),
         port=args.port if args.port is not None else config_port(server_conf.get("port", 8765)),
         **_security_options(args, server_conf),
-        session=SessionConfig(token=token, life=_life_config(conf),
-                              **{k: v for k, v in session_conf.items()
-                                 if k in SessionConfig.__dataclass_fields__
-                                 and k not in ("token", "life")}),
+        session=SessionConfig.from_table(session_conf, token=token, life=_life_config(conf)),
         dialogue=replace(dialogue_config(conf), warm_up=True),
         freeze_startup_objects=True,
         engine=str(server_conf.get("engine", "torch")),

@@ -54,3 +54,31 @@ class SessionConfig:
     def __post_init__(self) -> None:
         if self.animator not in ANIMATORS:
             raise ValueError(f"animator must be one of {', '.join(ANIMATORS)}, not {self.animator!r}")
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            whole = name.startswith("max_") and name != "max_audio_in_backlog"
+            kinds = (int,) if whole else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+                what = "a whole number" if whole else "a number"
+                span = f"of at least {low:g}" if high == float("inf") else f"from {low:g} to {high:g}"
+                raise ValueError(f"[session] {name} must be {what} {span}, not {value!r}")
+        if not isinstance(self.idle, bool):
+            raise ValueError(f"[session] idle must be true or false, not {self.idle!r}")
+
+    @classmethod
+    def from_table(cls, table: dict, **fixed: object) -> "SessionConfig":
+        """The ``[session]`` table of a config file, every key checked; ``fixed`` fields
+        (token, life) come from elsewhere and may not be set here."""
+        known = set(cls.__dataclass_fields__) - set(fixed)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ValueError(f"unknown key(s) in [session]: {', '.join(unknown)}; valid: "
+                             f"{', '.join(sorted(known))}")
+        return cls(**fixed, **table)
+
+
+#: The numeric settings' ranges: outside them a server would misbehave, not just differ.
+_RANGES: dict[str, tuple[float, float]] = {
+    "lead": (0.001, float("inf")), "chunk_seconds": (0.005, 1.0), "max_text_chars": (1, 1_000_000),
+    "max_queue": (1, 10_000), "max_audio_in_backlog": (0.1, 3600.0),
+}

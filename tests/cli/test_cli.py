@@ -148,6 +148,27 @@ def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
         "another server there? Pick another --port, or stop it"]
 
 
+@pytest.mark.parametrize("extra, table, wanted", [
+    ([], '[session]\nlead = "x"\n', "talkbridge serve: [session] lead must be a number of at least "
+                                     "0.001, not 'x'"),
+    ([], "[session]\nleed = 0.3\n", "talkbridge serve: unknown key(s) in [session]: leed; valid: "),
+    ([], "[session]\nmax_queue = 0\n", "talkbridge serve: [session] max_queue must be a whole "
+                                        "number from 1 to 10000, not 0"),
+    (["--host", "8.8.8.8"], "", "talkbridge serve: can't listen on 8.8.8.8:0 (Cannot assign "
+                                 "requested address): it isn't an address of this machine"),
+])
+def test_serve_refuses_a_bad_setting_in_one_line_before_loading_anything(tmp_path, extra, table,
+                                                                          wanted):
+    config = tmp_path / "talkbridge.toml"
+    config.write_text(table)
+    run = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--config",
+                          str(config), *extra], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(wanted), run.stderr
+    assert "listening" not in run.stdout and "serving" not in run.stdout
+
+
 @pytest.mark.parametrize("kind", ["text", "empty_wav", "fake_wav", "flac"])
 def test_animate_reads_real_audio_and_refuses_anything_else_in_one_line(tmp_path, kind):
     """Not audio, a .wav that isn't one, a wav of no samples: one line, exit 2, no traceback.
