@@ -38,10 +38,13 @@ class DialogueServices:
     """Builds the providers named in the config, once, off the event loop."""
 
     def __init__(self, config: DialogueConfig,
-                 executor: concurrent.futures.Executor | None = None) -> None:
+                 executor: concurrent.futures.Executor | None = None,
+                 listening: Listening | None = None) -> None:
+        """``listening``: a detector and recognizer to use instead of the config's (a test's
+        scripted pair, or providers the host built itself)."""
         self.config = config
         self._executor = executor
-        self._listening: Listening | None = None
+        self._listening: Listening | None = listening
         self._answering: Answering | None = None
         self._lock = asyncio.Lock()
 
