@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from blendshape.net.ear import WIDTH, WhisperEar
+from blendshape.net.denoise import spectral_gate
 from blendshape.net.features import N_MELS, log_mel
 from blendshape.net.model import N_OUT, AudioToFace
 
@@ -98,6 +99,7 @@ class EarFeatures:
         self.ear = ear or WhisperEar()
 
     def __call__(self, audio16k: np.ndarray) -> np.ndarray:
+        audio16k = spectral_gate(audio16k)  # steady noise out first (a no-op on clean audio)
         states = self.ear.features(audio16k)
         if self.inputs == "whisper":
             return states
