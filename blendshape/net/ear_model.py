@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from blendshape.net.ear import WIDTH, WhisperEar
 from blendshape.net.denoise import spectral_gate
+from blendshape.net.ear import WIDTH, WhisperEar
 from blendshape.net.features import N_MELS, log_mel
 from blendshape.net.model import N_OUT, AudioToFace
 
