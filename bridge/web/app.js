@@ -8,7 +8,65 @@ const $ = (id) => document.getElementById(id);
 const tb = window.tb = {
   ws: null, welcome: null, player: null, ctx: null, errors: [], framesReceived: 0,
   audioReceived: 0, utterances: [], state: { audioTime: 0, playing: null, position: null, face: {} },
+  mic: null, micSent: 0,
 };
+
+// The microphone, as the dialogue loop wants it: mono PCM16 at 16 kHz in `mic` messages of
+// ~128 ms. The browser captures at the audio context's rate; each block is averaged down.
+const MIC_RATE = 16000;
+
+function pcm16(block, fromRate) {
+  const ratio = fromRate / MIC_RATE;
+  const n = Math.floor(block.length / ratio);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = Math.floor(i * ratio), b = Math.max(a + 1, Math.floor((i + 1) * ratio));
+    let sum = 0;
+    for (let k = a; k < b; k++) sum += block[k];
+    out[i] = Math.max(-1, Math.min(1, sum / (b - a))) * 32767;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+async function startMic() {
+  const stream = await navigator.mediaDevices.getUserMedia(
+    { audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+  if (tb.ctx.state !== "running") await tb.ctx.resume();
+  const source = tb.ctx.createMediaStreamSource(stream);
+  const tap = tb.ctx.createScriptProcessor(2048, 1, 1);
+  const mute = tb.ctx.createGain();
+  mute.gain.value = 0;  // the processor runs only when connected; nothing is heard
+  tap.onaudioprocess = (ev) => {
+    send({ type: "mic", rate: MIC_RATE, data: pcm16(ev.inputBuffer.getChannelData(0), tb.ctx.sampleRate) });
+    tb.micSent++;
+  };
+  source.connect(tap); tap.connect(mute); mute.connect(tb.ctx.destination);
+  tb.mic = { stream, source, tap, mute };
+}
+
+function stopMic() {
+  const mic = tb.mic;
+  tb.mic = null;
+  if (!mic) return;
+  mic.tap.onaudioprocess = null;
+  mic.source.disconnect(); mic.tap.disconnect(); mic.mute.disconnect();
+  for (const track of mic.stream.getTracks()) track.stop();
+}
+
+async function toggleMic() {
+  const button = $("mic");
+  if (tb.mic) {
+    stopMic();
+  } else {
+    try {
+      await startMic();
+    } catch (e) {
+      status(`microphone unavailable: ${e.name || e} (allow it for this page, or use https)`);
+    }
+  }
+  button.setAttribute("aria-pressed", tb.mic ? "true" : "false");
+  button.textContent = tb.mic ? "🎤 Mic on" : "🎤 Mic";
+}
 
 function send(msg) {
   if (tb.ws && tb.ws.readyState === WebSocket.OPEN) tb.ws.send(MessagePack.encode(msg));
@@ -107,6 +165,7 @@ function main() {
     send(msg);
   });
   $("interrupt").addEventListener("click", () => send({ type: "interrupt" }));
+  $("mic").addEventListener("click", () => { toggleMic(); });
   loadInfo().catch((e) => status(`could not load voices: ${e}`));
   connect();
   requestAnimationFrame(() => tick(face, plot));

@@ -21,7 +21,9 @@ from websockets.asyncio.client import connect
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required", "--window-size=1100,800"]
+         "--autoplay-policy=no-user-gesture-required", "--window-size=1100,800",
+         # A fake microphone (a beep) that needs no permission prompt: the viewer's Mic button.
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def find_chromium() -> str | None:

@@ -119,3 +119,43 @@ async def test_idle_face_blinks_between_utterances(browser):
         await asyncio.sleep(0.03)
     assert max(blinks) > 0.8
     assert browser.exceptions == []
+
+
+@pytest.fixture
+async def talking(registry):
+    """A server with the dialogue loop and the viewer open on it; yields both."""
+    from bridge.dialogue.config import DialogueConfig
+
+    server = Server(ServerConfig(port=0, dialogue=DialogueConfig(memory=":memory:")),
+                    tts=registry)
+    await server.start()
+    browser = Browser()
+    await browser.start(f"http://127.0.0.1:{server.port}/")
+    try:
+        yield server, browser
+    finally:
+        await browser.close()
+        await server.stop()
+
+
+async def test_the_mic_button_streams_the_microphone_to_the_dialogue_loop(talking):
+    """Chromium's fake microphone (a beep) goes out as 16 kHz mic messages while the button
+    is on, the server's dialogue loop hears it, and the button off stops it."""
+    server, browser = talking
+    await _poll(browser, "!!tb.welcome")
+    await browser.evaluate("document.getElementById('mic').click(); true")
+    await _poll(browser, "tb.micSent > 15", timeout=20)
+    assert await browser.evaluate("document.getElementById('mic').getAttribute('aria-pressed')") == "true"
+    session = next(iter(server._sessions.values()))
+    for _ in range(100):  # the dialogue loop loads its ears, then counts the audio it heard
+        if session.dialogue is not None and session.dialogue.listener.mic_end > 1.0:
+            break
+        await asyncio.sleep(0.1)
+    assert session.dialogue is not None and session.dialogue.listener.mic_end > 1.0
+    await browser.evaluate("document.getElementById('mic').click(); true")
+    await _poll(browser, "document.getElementById('mic').getAttribute('aria-pressed') === 'false'")
+    sent = await browser.evaluate("tb.micSent")
+    await asyncio.sleep(0.5)
+    assert await browser.evaluate("tb.micSent") == sent  # off is off
+    assert await browser.evaluate("tb.errors.map(e => e.code)") == []
+    assert browser.exceptions == []
