@@ -70,6 +70,35 @@ _BIND_HINTS = {
 }
 
 
+def _check_providers(conf: dict, dialogue: bool) -> None:
+    """Exit in one line, before models load, when a remote provider the server can't do
+    without is unreachable: the default voice's Riva, and with the dialogue loop its
+    OpenAI-compatible model and its Riva recognizer."""
+    from bridge.ops import reach
+
+    needed: list[reach.Endpoint] = []
+    tts = conf.get("tts", {})
+    riva_tts = tts.get("riva")
+    try:
+        if isinstance(riva_tts, dict) and str(tts.get("voice", "")).startswith("riva:"):
+            needed.append(reach.from_address("[tts.riva] server",
+                                             str(riva_tts.get("server", "localhost:50051"))))
+        llm, asr = conf.get("llm", {}), conf.get("asr", {})
+        if dialogue and llm.get("provider") == "openai":
+            needed.append(reach.from_url("[llm] base_url",
+                                         str(llm.get("base_url", "https://api.openai.com/v1"))))
+        if dialogue and asr.get("provider") == "riva":
+            needed.append(reach.from_address("[asr] server",
+                                             str(asr.get("server", "localhost:50051"))))
+    except ValueError as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    for endpoint in needed:
+        why = reach.unreachable(endpoint)
+        if why is not None:
+            raise SystemExit(f"talkbridge serve: {endpoint.setting} {endpoint.host}:{endpoint.port} "
+                             f"is unreachable ({why}): start that server or fix the setting")
+
+
 def _security_options(args: argparse.Namespace, server_conf: dict) -> dict:
     """ServerConfig fields for TLS, origins, limits and drain: flags over ``[server]`` keys.
     Paths in the config file are relative to it."""
@@ -123,6 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine=str(server_conf.get("engine", "torch")),
     )
     _check_port_free(config.host, config.port)
+    _check_providers(conf, dialogue=config.dialogue.enabled)
     from bridge.speech.tts.config import make_registry
     from bridge.transports.udp_outputs import OutputError
 
