@@ -1,10 +1,18 @@
-"""The network inside the server: one batched forward pass per tick for every live stream.
+"""The network inside the server: one batched forward pass per tick for every live stream,
+and the offline quality model for whole sentences.
 
 Sessions submit (stream, audio) and await the result; a single loop collects what arrived
 during one tick (10 ms, one feature frame), turns each stream's audio into log-mel features
 and runs :class:`blendshape.net.stream.Batcher` once, both in a worker thread, and hands each
 session its frames. Cost grows with the batch far slower than with the number of separate
 calls, and the event loop, which every connection shares, does none of the arithmetic.
+
+Speech a voice synthesizes arrives a sentence at a time, whole: hearing all of it costs no
+latency, so a voice without phoneme timings (or ``animator = "network"``) is animated by
+the offline quality model (Whisper's ear, :mod:`blendshape.net.ear_model`), which leads the
+streaming one by far on voices it never heard (model card). It loads at its first sentence,
+in a thread of its own so live streams' ticks never wait for it; without it (no Whisper
+weights) the streaming model animates the sentence.
 """
 
 from __future__ import annotations
@@ -13,13 +21,14 @@ import asyncio
 import concurrent.futures
 import contextvars
 import logging
+import threading
 import time
 
 import numpy as np
 
 from blendshape.net.engine import Engine
 from blendshape.net.model import AudioToFace
-from blendshape.net.stream import Batcher, Stream
+from blendshape.net.stream import Batcher, Stream, animate_clip, load_for_files
 from bridge.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,9 @@ class AsyncBatcher:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.largest = 0
+        self.sentence_executor = concurrent.futures.ThreadPoolExecutor(1, "sentences")
+        self._sentence_engine: object | None = None
+        self._sentence_lock = threading.Lock()
 
     def new_stream(self, rate: int) -> Stream:
         return Stream(self.engine, rate)
@@ -84,6 +96,29 @@ class AsyncBatcher:
                 if not future.done():
                     future.set_result(result)
 
+    async def animate_sentence(self, pcm: np.ndarray, rate: int, fps: float) -> np.ndarray:
+        """Full frames at ``fps`` for one whole sentence, heard by the offline quality model."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.sentence_executor, self._animate_sentence, pcm,
+                                          rate, fps)
+
+    def sentence_engine(self) -> object:
+        """The offline quality model, loaded once (the streaming engine where it can't be)."""
+        with self._sentence_lock:
+            if self._sentence_engine is None:
+                import torch
+
+                try:
+                    self._sentence_engine = load_for_files("offline", device=torch.device("cpu"))
+                except Exception as exc:  # noqa: BLE001 - any unloadable weights: stream's model
+                    log.warning("no offline quality model (%s): sentences are animated by the "
+                                "streaming network", exc)
+                    self._sentence_engine = self.engine
+            return self._sentence_engine
+
+    def _animate_sentence(self, pcm: np.ndarray, rate: int, fps: float) -> np.ndarray:
+        return animate_clip(self.sentence_engine(), pcm, rate, fps)  # type: ignore[arg-type]
+
     def _step(self, streams: list[Stream], audio: list[tuple[np.ndarray, bool]]) -> list[np.ndarray]:
         """In the worker thread: features, then one batched model step."""
         feats = [s.features(pcm, last) for s, (pcm, last) in zip(streams, audio)]
@@ -93,3 +128,4 @@ class AsyncBatcher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self.sentence_executor.shutdown(wait=False, cancel_futures=True)

@@ -33,6 +33,8 @@ class FaceNetwork(Protocol):
 
     async def submit(self, stream: Stream, pcm: np.ndarray, last: bool = False) -> np.ndarray: ...
 
+    async def animate_sentence(self, pcm: np.ndarray, rate: int, fps: float) -> np.ndarray: ...
+
 
 @dataclass(frozen=True)
 class SessionConfig:

@@ -111,19 +111,16 @@ class SpeechPipeline:
 
         Azure can send ARKit blendshapes (``meta["arkit60"]``): they drive the 52 ARKit
         columns. A voice with no phoneme timings (Riva), or every voice with ``animator =
-        "network"``, is animated from its audio by the network; without weights it falls back
-        to the timings, or for a voice without them to the loudness-driven jaw.
+        "network"``, is animated from its audio by the network — the offline quality model,
+        since a sentence arrives whole; without weights it falls back to the timings, or for a
+        voice without them to the loudness-driven jaw.
         """
         arkit = chunk.meta.get("arkit60")
         if isinstance(arkit, np.ndarray) and arkit.ndim == 2 and arkit.shape[1] == 52:
             return arkit, 60.0, _ARKIT_COLUMNS
         if wants_network(self.config.animator, bool(chunk.phonemes)) and self.network is not None \
                 and len(chunk.pcm):
-            from blendshape.net.stream import animate_clip
-
-            loop = asyncio.get_running_loop()
-            frames = await loop.run_in_executor(self.network.executor, animate_clip,
-                                                self.network.engine, chunk.pcm, chunk.rate, fps)
+            frames = await self.network.animate_sentence(chunk.pcm, chunk.rate, fps)
             return frames, float(fps), None
         return None, 0.0, None
 

@@ -101,6 +101,31 @@ async def test_animator_network_animates_even_a_timed_voice_from_its_audio(espea
     assert np.corrcoef(untimed[:n, jaw], heard[:n, jaw])[0, 1] > 0.95
 
 
+async def test_a_sentence_without_timings_is_heard_whole_by_the_offline_model(espeak):
+    """A voice's sentence arrives whole, so the offline quality model (Whisper's ear) hears
+    it: the mouth the client gets is that model's on the sentence, not the streaming one's."""
+    import torch
+
+    from blendshape.net.stream import animate_clip, load_for_files
+
+    frames, _, _ = await _frames(espeak, blendshapes=False)
+    voice = next(v for v in espeak.voices() if v.lang == "en-us")
+    (chunk,) = list(espeak.synthesize("Papa bought a big blue boat.", voice))
+    cpu = torch.device("cpu")
+    offline = animate_clip(load_for_files("offline", device=cpu), chunk.pcm, chunk.rate, 60)
+    realtime = animate_clip(load_for_files("realtime", device=cpu), chunk.pcm, chunk.rate, 60)
+    n = min(len(frames), len(offline))
+
+    def corr(a: np.ndarray, channel: str) -> float:
+        k = rig.ARKIT_INDEX[channel]
+        return float(np.corrcoef(frames[:n, k], a[:n, k])[0, 1])
+
+    # espeak's trailing silence varies by a few ms between runs: correlation, not equality.
+    for channel in ("jawOpen", "mouthPressLeft"):
+        assert corr(offline, channel) > 0.9
+        assert corr(offline, channel) > corr(realtime, channel) + 0.05
+
+
 def test_an_unknown_animator_is_refused():
     with pytest.raises(ValueError, match="auto, network, procedural"):
         SessionConfig(animator="neural")
