@@ -25,6 +25,10 @@ from bridge.session.outlet import Outlet
 log = logging.getLogger(__name__)
 
 
+#: The longest clip sent in one message that the offline model hears whole (Whisper's
+#: window); a longer one streams through the batch like live audio.
+WHOLE_CLIP_SECONDS = 30.0
+
 #: Seconds of audio one stream gives one batch: an ``audio_in`` sent all at once is animated
 #: in slices, so it cannot stall the tick every other stream shares.
 _MAX_SUBMIT = 0.25
@@ -124,8 +128,38 @@ class AudioInputs:
         # The reader never waits for the network: one task per stream feeds it, a tick's
         # worth of messages at a time, so a busy batch only makes the next submission longer.
         # Features are computed in the network's thread, off the loop every connection shares.
+        # A clip sent whole (its first message ends it) is heard whole by the offline model.
         if utt.task is None:
-            utt.task = asyncio.create_task(self._animate(utt), name=f"{self.id}-{msg.id}")
+            whole = utt.ended and utt.seq == 0 and len(utt.audio) == 1 \
+                and 0 < len(pcm) <= WHOLE_CLIP_SECONDS * utt.rate
+            job = self._animate_whole(utt) if whole else self._animate(utt)
+            utt.task = asyncio.create_task(job, name=f"{self.id}-{msg.id}")
+
+    async def _animate_whole(self, utt: AudioInput) -> None:
+        """A clip the client sent in one message: no audio is still to come, so the offline
+        quality model hears all of it (as ``animate`` does), and its curves go out in the
+        quarter-second slices a stream gets."""
+        out, network = self.out, self.network
+        fps = out.fps
+        assert network is not None
+        pcm = utt.audio.popleft()
+        try:
+            full = await network.animate_sentence(pcm, utt.rate, fps)
+        except Exception as exc:  # the model failed on this clip: end this stream only
+            log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
+            await out.send(err.error_message(
+                err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
+            await self.end(utt.id, "error")
+            return
+        step = max(1, int(_MAX_SUBMIT * fps))
+        for first in range(0, len(full), step):
+            frames = full[first:first + step]
+            times = np.arange(first, first + len(frames)) / fps
+            out.life.apply(frames, utt.life_offset + times)
+            await out.send(out.curves(utt.id, utt.seq, first / fps, frames))
+            utt.seq += 1
+        await self.end(utt.id, "done")
+        utt.task = None
 
     async def _animate(self, utt: AudioInput) -> None:
         out, network = self.out, self.network

@@ -156,7 +156,11 @@ async def test_scraped_metrics_count_what_happened(server):
     assert (await client.recv())["code"] == "malformed"
     if server.network is not None:
         pcm = (np.sin(np.arange(8000) / 8) * 8000).astype("<i2").tobytes()
-        await client.send({"type": "audio_in", "id": "a", "rate": 16000, "data": pcm, "end": True})
+        # In two messages: a stream, which the batched network animates (a clip sent whole
+        # goes to the offline model instead).
+        await client.send({"type": "audio_in", "id": "a", "rate": 16000, "data": pcm[:8000]})
+        await client.send({"type": "audio_in", "id": "a", "rate": 16000, "data": pcm[8000:],
+                           "end": True})
         await client.utterance("a")
     metrics.observe("talkbridge_provider_latency_seconds", 0.3, provider="fake-llm", stage="first_token")
     await client.send({"type": "ping", "t": 1.0})

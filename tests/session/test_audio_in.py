@@ -94,6 +94,29 @@ async def test_audio_in_refusals(server, speech, registry, tmp_path):
         await no_net.stop()
 
 
+async def test_a_clip_sent_whole_is_heard_whole_by_the_offline_model(server, speech):
+    """No audio is still to come, so the offline quality model hears the whole clip: the
+    client's mouth follows that model's curves, in the quarter-second slices a stream gets."""
+    from blendshape import rig
+    from blendshape.net.stream import animate_clip, load_for_files
+
+    pcm, rate = speech
+    client, welcome = await Client.open(server.port, channels=["arkit52"], fps=60)
+    await client.send({"type": "audio_in", "id": "whole", "rate": rate, "data": pcm.tobytes(),
+                       "end": True})
+    msgs = await client.utterance("whole")
+    await client.close()
+    curves = [m for m in msgs if m["type"] == "curves"]
+    assert msgs[-1]["reason"] == "done" and max(m["n"] for m in curves) <= 16
+    assert [m["seq"] for m in curves] == list(range(len(curves)))
+    got = np.concatenate([curves_array(m, 52) for m in curves])
+    assert abs(len(got) / 60 - len(pcm) / rate) <= 1 / 60 + 1e-9
+    audio = pcm.astype(np.float32) / 32768
+    offline = animate_clip(load_for_files("offline"), audio, rate, 60)[:, :52]
+    jaw = rig.ARKIT_INDEX["jawOpen"]
+    assert np.corrcoef(got[:, jaw], offline[:len(got), jaw])[0, 1] > 0.99
+
+
 async def test_say_cannot_take_the_id_of_an_open_audio_in(server, speech):
     """One id, one utterance: a ``say`` reusing an open ``audio_in``'s id is refused, and the
     client never sees a second ``utterance start`` for that id."""
