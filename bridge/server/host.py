@@ -215,13 +215,20 @@ class Server:
         return Dialogue(session, self.dialogue)
 
     def _warm_up(self) -> None:
-        """Load the default voice and run it once; a failure is logged, not fatal."""
+        """Load the default voice and run it once; a failure is logged, not fatal. When the
+        network will animate its sentences (no timings, or ``animator = "network"``), load
+        the offline quality model now too, not at the first sentence."""
+        from blendshape.animator import wants_network
+
+        chunks = []
         try:
             provider, voice = self.tts.resolve()
-            for _ in provider.synthesize("Hello.", voice):
-                pass
+            chunks = list(provider.synthesize("Hello.", voice))
         except (TTSError, LookupError) as exc:
             log.warning("warm-up failed: %s", exc)
+        if self.network is not None and any(
+                wants_network(self.config.session.animator, bool(c.phonemes)) for c in chunks):
+            self.network.sentence_engine()
         if self.dialogue is not None and self.config.dialogue.warm_up:
             try:
                 self.dialogue.warm_up()
