@@ -47,7 +47,11 @@ namespace TalkBridge
         void Awake()
         {
             if (source == null) source = GetComponentInParent<TalkBridgeAudio>();
+#if UNITY_2023_1_OR_NEWER
+            if (source == null) source = FindFirstObjectByType<TalkBridgeAudio>();  // FindObjectOfType is obsolete from 2023.1
+#else
             if (source == null) source = FindObjectOfType<TalkBridgeAudio>();
+#endif
             if (renderers == null || renderers.Length == 0) renderers = GetComponentsInChildren<SkinnedMeshRenderer>();
         }
 

@@ -18,6 +18,11 @@ UTalkBridgeComponent::UTalkBridgeComponent()
 	PrimaryComponentTick.TickGroup = TG_PrePhysics;  // before the AnimBP reads Live Link
 }
 
+UTalkBridgeComponent::UTalkBridgeComponent(FVTableHelper& Helper)
+	: Super(Helper)
+{
+}
+
 UTalkBridgeComponent::~UTalkBridgeComponent() = default;
 
 void UTalkBridgeComponent::BeginPlay()
@@ -53,7 +58,11 @@ void UTalkBridgeComponent::Connect()
 				Self->EnsureAudio();
 				Self->Player->Start(Self->AudioComponent, Welcome->welcome.audio_rate);
 			}
-			TalkBridgeEvents::Broadcast(*Self, Event);
+			// Queued, fired from TickComponent once the connection's call has returned.
+			Self->PendingEvents.Add([Event](UTalkBridgeComponent& Component)
+			{
+				TalkBridgeEvents::Broadcast(Component, Event);
+			});
 		}
 	};
 	if (bPublishToLiveLink)
@@ -155,6 +164,7 @@ void UTalkBridgeComponent::TickComponent(float DeltaTime, ELevelTick TickType, F
 	Super::TickComponent(DeltaTime, TickType, ThisTickFunction);
 	if (!Connection)
 	{
+		DispatchPendingEvents();  // a close's last events (OnError) still reach Blueprints
 		return;
 	}
 	PumpMic();
@@ -169,7 +179,20 @@ void UTalkBridgeComponent::TickComponent(float DeltaTime, ELevelTick TickType, F
 			LiveLinkSource->PublishCurves(Connection->CurveNames(), CurveValues);
 		}
 	}
-	Connection->Tick();  // playback reports out, events to Blueprints
+	Connection->Tick();  // playback reports out, session events queued
+	DispatchPendingEvents();
+}
+
+void UTalkBridgeComponent::DispatchPendingEvents()
+{
+	// Take the queue first: a handler may Connect, Disconnect or Say (queueing new events for
+	// the next tick), and none of that touches what is being fired here.
+	TArray<TFunction<void(UTalkBridgeComponent&)>> Events = MoveTemp(PendingEvents);
+	PendingEvents.Reset();
+	for (TFunction<void(UTalkBridgeComponent&)>& Fire : Events)
+	{
+		Fire(*this);
+	}
 }
 
 void UTalkBridgeComponent::PumpAudio()
@@ -208,7 +231,9 @@ void UTalkBridgeComponent::EnsureAudio()
 	if (!AudioComponent)
 	{
 		AActor* Owner = GetOwner();
-		AudioComponent = NewObject<UAudioComponent>(Owner ? static_cast<UObject*>(Owner) : this, TEXT("TalkBridgeVoice"));
+		UObject* Outer = Owner ? static_cast<UObject*>(Owner) : this;
+		// A unique name: two TalkBridge components on one actor each get their own voice.
+		AudioComponent = NewObject<UAudioComponent>(Outer, MakeUniqueObjectName(Outer, UAudioComponent::StaticClass(), TEXT("TalkBridgeVoice")));
 		AudioComponent->bAutoActivate = false;
 		if (Owner && Owner->GetRootComponent())
 		{

@@ -28,6 +28,10 @@ class TALKBRIDGE_API UTalkBridgeComponent : public UActorComponent
 
 public:
 	UTalkBridgeComponent();
+	/** Declared here and defined in the .cpp, where FTalkBridgeMicCapture is complete: otherwise
+	 *  UHT generates this hot-reload constructor in the .gen.cpp, which has to destroy
+	 *  TUniquePtr<FTalkBridgeMicCapture> without the type (Templates/UniquePtr.h, TDefaultDelete). */
+	UTalkBridgeComponent(FVTableHelper& Helper);
 	/** Out of line: TUniquePtr<FTalkBridgeMicCapture> needs the complete type to delete it. */
 	virtual ~UTalkBridgeComponent() override;
 
@@ -75,7 +79,7 @@ public:
 	UFUNCTION(BlueprintCallable, Category = "TalkBridge")
 	FString Say(const FString& Text, const FString& Emotion = TEXT(""));
 
-	/** A typed user turn for the server's dialogue loop (answered with `unsupported` until it lands). */
+	/** A typed user turn for the server's dialogue loop: the answer comes as OnReply and speech. */
 	UFUNCTION(BlueprintCallable, Category = "TalkBridge")
 	void Chat(const FString& Text);
 
@@ -130,6 +134,10 @@ private:
 	void UnregisterLiveLinkSource();
 	void PumpAudio();
 	void PumpMic();
+	/** Fire the Blueprint events queued since the last call. Events are never fired from inside
+	 *  the connection (its Tick, or the socket's OnClosed): a Blueprint that calls Connect or
+	 *  Disconnect from OnError would free the connection while it is on the stack. */
+	void DispatchPendingEvents();
 
 	UPROPERTY(Transient)
 	TObjectPtr<UTalkBridgeAudioPlayer> Player;
@@ -138,4 +146,5 @@ private:
 	TSharedPtr<FTalkBridgeLiveLinkSource> LiveLinkSource;
 	TUniquePtr<FTalkBridgeMicCapture> Mic;
 	TArray<float> CurveValues;
+	TArray<TFunction<void(UTalkBridgeComponent&)>> PendingEvents;
 };
