@@ -47,6 +47,9 @@ void UTalkBridgeComponent::Connect()
 	Options.Url = ServerUrl;
 	Options.Token = Token;
 	Options.bHeadAndEyes = bIncludeHeadAndEyes;
+	Options.bReconnect = bReconnect;
+	Options.InitialBackoff = InitialBackoff;
+	Options.MaxBackoff = MaxBackoff;
 	Connection = MakeShared<FTalkBridgeConnection>(Options);
 	TWeakObjectPtr<UTalkBridgeComponent> WeakThis(this);
 	Connection->OnEvent = [WeakThis](const talkbridge::SessionEvent& Event)

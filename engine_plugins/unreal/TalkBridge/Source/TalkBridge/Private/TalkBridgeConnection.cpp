@@ -35,6 +35,7 @@ namespace
 FTalkBridgeConnection::FTalkBridgeConnection(const FTalkBridgeConnectionOptions& InOptions)
 	: Options(InOptions)
 	, Core(MakeConfig(InOptions))
+	, Backoff(InOptions.InitialBackoff, InOptions.MaxBackoff)
 {
 }
 
@@ -45,7 +46,21 @@ FTalkBridgeConnection::~FTalkBridgeConnection()
 
 void FTalkBridgeConnection::Connect()
 {
-	Close();
+	bServerRefused = false;
+	Backoff.Reset();
+	Open();
+}
+
+void FTalkBridgeConnection::Close()
+{
+	ReconnectAt = 0.0;
+	Shut();
+}
+
+void FTalkBridgeConnection::Open()
+{
+	Shut();
+	ReconnectAt = 0.0;
 	FWebSocketsModule& Module = FModuleManager::LoadModuleChecked<FWebSocketsModule>(TEXT("WebSockets"));
 	Socket = Module.CreateWebSocket(Options.Url, FString());
 	Socket->OnConnected().AddLambda([this]()
@@ -61,7 +76,7 @@ void FTalkBridgeConnection::Connect()
 	Socket->Connect();
 }
 
-void FTalkBridgeConnection::Close()
+void FTalkBridgeConnection::Shut()
 {
 	if (Socket.IsValid())
 	{
@@ -77,12 +92,25 @@ void FTalkBridgeConnection::Close()
 		Socket.Reset();
 	}
 	bOpen = false;
+	bWelcomed = false;
 	Partial.Reset();
+}
+
+void FTalkBridgeConnection::ScheduleReconnect()
+{
+	if (!Options.bReconnect || bServerRefused || ReconnectAt > 0.0)
+	{
+		return;
+	}
+	const double Delay = Backoff.Next();
+	ReconnectAt = FPlatformTime::Seconds() + Delay;
+	UE_LOG(LogTalkBridge, Log, TEXT("Reconnecting to %s in %.1f s (attempt %d)"), *Options.Url, Delay,
+		Backoff.Attempts());
 }
 
 bool FTalkBridgeConnection::IsReady() const
 {
-	return bOpen && Core.GetWelcome().has_value();
+	return bOpen && bWelcomed;
 }
 
 FString FTalkBridgeConnection::Say(const FString& Text, const FString& Voice, const FString& Emotion)
@@ -135,6 +163,11 @@ void FTalkBridgeConnection::Interrupt()
 
 void FTalkBridgeConnection::Tick()
 {
+	// Here, not in a socket callback: Open() replaces the socket, which must not be on the stack.
+	if (ReconnectAt > 0.0 && FPlatformTime::Seconds() >= ReconnectAt)
+	{
+		Open();
+	}
 	for (const talkbridge::Bytes& Message : Core.TakeOutgoing())
 	{
 		Send(Message);
@@ -149,17 +182,8 @@ void FTalkBridgeConnection::HandleBinary(const void* Data, SIZE_T Size, bool bIs
 	{
 		return;
 	}
-	const bool bWasReady = Core.GetWelcome().has_value();
 	Core.Receive(Partial.GetData(), static_cast<std::size_t>(Partial.Num()), FPlatformTime::Seconds());
 	Partial.Reset();
-	if (!bWasReady && Core.GetWelcome())
-	{
-		Names.Reset();
-		for (const std::string& Channel : Core.GetWelcome()->channels)
-		{
-			Names.Add(FName(*FromUtf8(talkbridge::LiveLinkCurveName(Channel))));
-		}
-	}
 	DispatchEvents();
 }
 
@@ -172,13 +196,17 @@ void FTalkBridgeConnection::HandleClosed(int32 StatusCode, const FString& Reason
 {
 	bOpen = false;
 	Core.Interrupt();  // nothing more will arrive for what is buffered
+	bWelcomed = false;
 	LocalError(TEXT("closed"), FString::Printf(TEXT("connection closed (%d) %s"), StatusCode, *Reason), true);
+	ScheduleReconnect();
 }
 
 void FTalkBridgeConnection::HandleConnectionError(const FString& Error)
 {
 	bOpen = false;
+	bWelcomed = false;
 	LocalError(TEXT("connection_failed"), Error, true);
+	ScheduleReconnect();
 }
 
 void FTalkBridgeConnection::Send(const talkbridge::Bytes& Message)
@@ -202,10 +230,25 @@ void FTalkBridgeConnection::DispatchEvents()
 {
 	for (const talkbridge::SessionEvent& Event : Core.TakeEvents())
 	{
+		// This socket's welcome: ready, the curve names, and the back-off starts afresh.
+		if (const auto* Connected = std::get_if<talkbridge::ConnectedEvent>(&Event))
+		{
+			bWelcomed = true;
+			Backoff.Reset();
+			Names.Reset();
+			for (const std::string& Channel : Connected->welcome.channels)
+			{
+				Names.Add(FName(*FromUtf8(talkbridge::LiveLinkCurveName(Channel))));
+			}
+		}
 		if (const auto* Error = std::get_if<talkbridge::ErrorEvent>(&Event))
 		{
 			UE_LOG(LogTalkBridge, Warning, TEXT("%s error %s: %s"), Error->from_server ? TEXT("server") : TEXT("local"),
 				*FromUtf8(Error->code), *FromUtf8(Error->message));
+			if (Error->from_server && Error->fatal)
+			{
+				bServerRefused = true;  // it would refuse the next attempt the same way
+			}
 		}
 		if (OnEvent)
 		{

@@ -46,6 +46,17 @@ public:
 	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "TalkBridge")
 	bool bConnectOnBeginPlay = true;
 
+	/** Reconnect after a lost connection: InitialBackoff seconds, doubling up to MaxBackoff,
+	 *  ±20 % jitter (the Unity package's rule). A fatal server error stops it. */
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "TalkBridge|Reconnect")
+	bool bReconnect = true;
+
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "TalkBridge|Reconnect", meta = (ClampMin = "0.05"))
+	float InitialBackoff = 0.5f;
+
+	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "TalkBridge|Reconnect", meta = (ClampMin = "0.1"))
+	float MaxBackoff = 10.0f;
+
 	/** Voice for Say ("piper:en_US-joe-medium", "espeak:en"); empty: the server's default. */
 	UPROPERTY(EditAnywhere, BlueprintReadWrite, Category = "TalkBridge")
 	FString Voice;

@@ -5,6 +5,7 @@
 
 #include "CoreMinimal.h"
 #include "Templates/Function.h"
+#include "TalkBridgeProtocol/Backoff.h"
 #include "TalkBridgeProtocol/ClientSession.h"
 
 class IWebSocket;
@@ -17,6 +18,12 @@ struct FTalkBridgeConnectionOptions
 	bool bHeadAndEyes = false;
 	int32 AudioRate = 48000;
 	FString ClientName = TEXT("talkbridge-unreal/0.1");
+	/** Reconnect after a lost or failed connection, waiting InitialBackoff seconds, doubling
+	 *  up to MaxBackoff (±20 % jitter), as the Unity package does. A fatal error from the
+	 *  server (a wrong token, a protocol fault) stops retrying: it would fail again. */
+	bool bReconnect = true;
+	float InitialBackoff = 0.5f;
+	float MaxBackoff = 10.0f;
 };
 
 class TALKBRIDGE_API FTalkBridgeConnection
@@ -27,7 +34,9 @@ public:
 	explicit FTalkBridgeConnection(const FTalkBridgeConnectionOptions& InOptions);
 	~FTalkBridgeConnection();
 
+	/** Connect now (and start the back-off afresh). */
 	void Connect();
+	/** Close, and stop reconnecting. */
 	void Close();
 	/** Open and welcomed: curves have names and messages may be sent. */
 	bool IsReady() const;
@@ -39,7 +48,8 @@ public:
 	/** Stops the current and queued utterances locally at once, and tells the server. */
 	void Interrupt();
 
-	/** Sends what the session queued (playback reports) and hands its events to OnEvent. */
+	/** Reconnects when the back-off is due, sends what the session queued (playback reports)
+	 *  and hands its events to OnEvent. */
 	void Tick();
 
 	talkbridge::ClientSession& Session() { return Core; }
@@ -53,6 +63,9 @@ private:
 	void HandleText(const FString& Message);
 	void HandleClosed(int32 StatusCode, const FString& Reason, bool bWasClean);
 	void HandleConnectionError(const FString& Error);
+	void Open();
+	void Shut();
+	void ScheduleReconnect();
 	void Send(const talkbridge::Bytes& Message);
 	void LocalError(const FString& Code, const FString& Message, bool bFatal);
 	void DispatchEvents();
@@ -63,4 +76,8 @@ private:
 	TArray<uint8> Partial;
 	TArray<FName> Names;
 	bool bOpen = false;
+	bool bWelcomed = false;         // this socket's welcome has arrived
+	bool bServerRefused = false;    // a fatal error from the server: don't retry
+	double ReconnectAt = 0.0;       // FPlatformTime::Seconds() of the next attempt; 0: none
+	talkbridge::Backoff Backoff;
 };
