@@ -62,7 +62,7 @@ namespace TalkBridge
         public bool IsConnected => Session != null;
 
         readonly ConcurrentQueue<Action> inbox = new ConcurrentQueue<Action>();
-        readonly List<Message> waiting = new List<Message>(); // sent before the welcome: flushed on it
+        readonly List<Message> waiting = new List<Message>(); // say/chat asked for before the welcome: sent on it
         readonly SemaphoreSlim sendLock = new SemaphoreSlim(1, 1);
         CancellationTokenSource running;
         volatile ClientWebSocket socket;
@@ -125,7 +125,8 @@ namespace TalkBridge
         {
             if (!IsConnected)
             {
-                if (waiting.Count < 32) waiting.Add(message);
+                // Kept for the welcome only if it will still make sense then (see KeepsUntilWelcome).
+                if (waiting.Count < 32 && Message.KeepsUntilWelcome(message)) waiting.Add(message);
                 return;
             }
             byte[] bytes = Codec.Encode(message);

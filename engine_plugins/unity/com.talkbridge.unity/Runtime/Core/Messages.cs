@@ -16,6 +16,12 @@ namespace TalkBridge.Core
 
         internal static KeyValuePair<string, object> F(string name, object value) =>
             new KeyValuePair<string, object>(name, value);
+
+        /// <summary>Whether a message asked for before the server's welcome still means what it
+        /// meant once a (new) session is open: what the user asked for (say, chat) does; an
+        /// interrupt or a playback report names the last session's utterances, a ping or mic
+        /// audio is stale by then, and a hello is the connection's own.</summary>
+        public static bool KeepsUntilWelcome(Message message) => message is Say || message is Chat;
     }
 
     // ---- client → server ------------------------------------------------------------------

@@ -340,5 +340,16 @@ namespace TalkBridge.Tests
                     return big;
             }
         }
+
+        [Test]
+        public void OnlyWhatTheUserAskedForWaitsForTheWelcome()
+        {
+            Assert.IsTrue(Message.KeepsUntilWelcome(new Say { Text = "Hello." }));
+            Assert.IsTrue(Message.KeepsUntilWelcome(new Chat { Text = "Who are you?" }));
+            Assert.IsFalse(Message.KeepsUntilWelcome(new Interrupt()));
+            Assert.IsFalse(Message.KeepsUntilWelcome(new Playback { Id = "u1", State = "finished" }));
+            Assert.IsFalse(Message.KeepsUntilWelcome(new Ping { T = 1.0 }));
+            Assert.IsFalse(Message.KeepsUntilWelcome(new Mic { Rate = 16000, Data = new byte[2] }));
+        }
     }
 }
