@@ -203,12 +203,32 @@ namespace TalkBridge
         {
             Action action;
             while (inbox.TryDequeue(out action)) action();
-            if (streamMicrophone && IsConnected)
+            if (streamMicrophone && IsConnected && MicrophoneAllowed())
             {
                 if (microphone == null) microphone = new MicrophoneStream(microphoneDevice, microphoneRate);
                 microphone.Pump(this);
             }
             else if (microphone != null) { microphone.Dispose(); microphone = null; }
+        }
+
+        bool micAsked;
+
+        /// <summary>On Android and iOS the microphone needs the user's permission first: asked once,
+        /// capture starts on the first Update after it is granted. Elsewhere it is always allowed.</summary>
+        bool MicrophoneAllowed()
+        {
+#if UNITY_ANDROID && !UNITY_EDITOR
+            if (UnityEngine.Android.Permission.HasUserAuthorizedPermission(UnityEngine.Android.Permission.Microphone)) return true;
+            if (!micAsked) { micAsked = true; UnityEngine.Android.Permission.RequestUserPermission(UnityEngine.Android.Permission.Microphone); }
+            return false;
+#elif UNITY_IOS && !UNITY_EDITOR
+            if (Application.HasUserAuthorization(UserAuthorization.Microphone)) return true;
+            if (!micAsked) { micAsked = true; Application.RequestUserAuthorization(UserAuthorization.Microphone); }
+            return false;
+#else
+            micAsked = true;
+            return true;
+#endif
         }
 
         void OnSocketClosed()
