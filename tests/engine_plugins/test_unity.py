@@ -150,3 +150,36 @@ def test_every_asset_has_a_meta_file_with_a_unique_guid() -> None:
         assert match.group(1) not in guids, f"{rel} and {guids.get(match.group(1))} share a guid"
         guids[match.group(1)] = rel
         assert ("folderAsset: yes" in meta.read_text()) == path.is_dir(), rel
+
+
+def test_the_package_packs_into_a_tarball_unity_can_add(tmp_path):
+    """`npm pack` of the package folder is what *Add package from tarball…* takes: its
+    package.json names a UPM package, and every file and folder Unity imports has a .meta
+    with its own GUID (Unity ignores the folders whose names end in ~)."""
+    import tarfile
+
+    npm = shutil.which("npm")
+    if npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("npm is missing; .ci/run uses the machine's node and npm")
+        pytest.skip("npm is not installed")
+    run = subprocess.run([npm, "pack", str(PACKAGE), "--pack-destination", str(tmp_path),
+                          "--json", "--silent"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    (tarball,) = tmp_path.glob("com.talkbridge.unity-*.tgz")
+    with tarfile.open(tarball) as archive:
+        names = [n[len("package/"):] for n in archive.getnames()]
+        manifest = json.load(archive.extractfile("package/package.json"))  # type: ignore[arg-type]
+        metas = {n: archive.extractfile("package/" + n).read().decode()  # type: ignore[union-attr]
+                 for n in names if n.endswith(".meta")}
+    assert manifest["name"] == "com.talkbridge.unity" and re.fullmatch(r"\d+\.\d+\.\d+",
+                                                                         manifest["version"])
+    assert re.fullmatch(r"20\d\d\.\d", manifest["unity"])
+    imported = [n for n in names if not n.endswith(".meta")
+                and not any(part.endswith("~") for part in Path(n).parts)]
+    folders = {str(parent) for n in imported for parent in Path(n).parents if str(parent) != "."}
+    missing = sorted(n for n in [*imported, *folders] if n + ".meta" not in metas)
+    assert missing == [], f"no .meta for {missing}"
+    guids = [re.search(r"^guid: ([0-9a-f]{32})$", text, re.M) for text in metas.values()]
+    assert all(guids) and len({g.group(1) for g in guids}) == len(guids)  # type: ignore[union-attr]
+    assert tarball.name == f"com.talkbridge.unity-{manifest['version']}.tgz"
