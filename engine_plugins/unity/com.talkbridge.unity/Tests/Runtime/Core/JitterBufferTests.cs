@@ -199,5 +199,42 @@ namespace TalkBridge.Tests
             clock.Stamp(4800, 1200);
             Assert.AreEqual(4800, clock.Estimate(1200, 1000, 48000, 960), "never backwards");
         }
+
+        // The same cases as the C++ core's PullClock (Tests/PullClockTest.cpp): 1024-sample
+        // pulls at 48 kHz read every millisecond within 2 ms of the truth, and an underrun.
+        [Test]
+        public void AudioClockReadsBetweenPullsOf1024At48kWithinTwoMilliseconds()
+        {
+            const int rate = 48000, block = 1024;
+            const long tps = 1000000;  // microsecond ticks
+            var clock = new AudioClock();
+            double worst = 0;
+            long pulls = 0;
+            for (long us = 0; us < 1500000; us += 1000)
+            {
+                long due = us * rate / tps / block + 1;  // the mixer took block k at k·block/rate
+                while (pulls < due) { pulls++; clock.Stamp(pulls * block, (pulls - 1) * block * tps / rate); }
+                long played = clock.Estimate(us, tps, rate, block);
+                worst = Math.Max(worst, Math.Abs(played - (double)us * rate / tps) / rate);
+            }
+            Assert.Less(worst, 0.002);
+        }
+
+        [Test]
+        public void AudioClockHoldsAtWhatWasTakenInAnUnderrun()
+        {
+            const int rate = 48000, block = 1024;
+            var clock = new AudioClock();
+            long last = 0;
+            for (int k = 1; k <= 3; k++) clock.Stamp(k * block, (k - 1) * block * 1000 / rate);
+            for (long ms = 0; ms < 500; ms += 2)
+            {
+                long played = clock.Estimate(ms, 1000, rate, block);
+                Assert.GreaterOrEqual(played, last);
+                Assert.LessOrEqual(played, 3 * block);
+                last = played;
+            }
+            Assert.AreEqual(3 * block, last);
+        }
     }
 }

@@ -13,7 +13,7 @@ void UTalkBridgeAudioPlayer::Start(UAudioComponent* Component, int32 SampleRate)
 	Wave->Duration = INDEFINITELY_LOOPING_DURATION;
 	Wave->SoundGroup = SOUNDGROUP_Voice;
 	Wave->bLooping = false;
-	QueuedSamples = 0;
+	Clock = talkbridge::PullClock(SampleRate);
 	if (AudioComponent)
 	{
 		AudioComponent->SetSound(Wave);
@@ -29,7 +29,7 @@ void UTalkBridgeAudioPlayer::Queue(const std::vector<int16_t>& Samples)
 	}
 	// PCM16 little-endian, as every platform Unreal ships on stores int16.
 	Wave->QueueAudio(reinterpret_cast<const uint8*>(Samples.data()), static_cast<int32>(Samples.size() * sizeof(int16_t)));
-	QueuedSamples += static_cast<int64>(Samples.size());
+	Clock.Queue(static_cast<int64>(Samples.size()));
 	if (AudioComponent && !AudioComponent->IsPlaying())
 	{
 		AudioComponent->Play();
@@ -40,10 +40,9 @@ void UTalkBridgeAudioPlayer::Flush()
 {
 	if (Wave)
 	{
-		Wave->ResetAudio();
+		Wave->ResetAudio();  // takes effect at the mixer's next pull: the clock allows for that
 	}
-	QueuedSamples = 0;
-	History.Reset();
+	Clock.Flush();
 }
 
 int64 UTalkBridgeAudioPlayer::PlayedSamples(double Now)
@@ -53,18 +52,6 @@ int64 UTalkBridgeAudioPlayer::PlayedSamples(double Now)
 		return 0;
 	}
 	const int64 Waiting = Wave->GetAvailableAudioByteCount() / static_cast<int64>(sizeof(int16_t));
-	History.Emplace(Now, FMath::Max<int64>(0, QueuedSamples - Waiting));
-	const double HeardAt = Now - OutputLatency;
-	int64 Heard = 0;
-	int32 Newest = INDEX_NONE;  // the last entry recorded at or before HeardAt
-	for (int32 Index = 0; Index < History.Num() && History[Index].Key <= HeardAt; ++Index)
-	{
-		Heard = History[Index].Value;
-		Newest = Index;
-	}
-	if (Newest > 0)
-	{
-		History.RemoveAt(0, Newest);  // keep the entry in use, forget the older ones
-	}
-	return Heard;
+	Clock.Observe(Now, Waiting, OutputLatency);
+	return Clock.PlayedSinceFlush();
 }

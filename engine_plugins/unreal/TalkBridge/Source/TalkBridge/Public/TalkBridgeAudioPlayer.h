@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "TalkBridgeProtocol/PullClock.h"
+
 #include "TalkBridgeAudioPlayer.generated.h"
 
 class UAudioComponent;
@@ -25,8 +27,10 @@ public:
 	/** Drops everything queued and restarts the played-samples count at 0. */
 	void Flush();
 	/**
-	 * Samples heard by `Now` (seconds, FPlatformTime) since Start or the last Flush: the
-	 * samples that had left the FIFO OutputLatency seconds ago. Call once per tick.
+	 * Samples heard by `Now` (seconds, FPlatformTime) since Start or the last Flush. The wave's
+	 * waiting count drops a mixer block at a time; talkbridge::PullClock (the protocol core,
+	 * tested there) reads between those pulls on the monotonic clock and takes OutputLatency
+	 * off. Call once per tick.
 	 */
 	int64 PlayedSamples(double Now);
 	bool IsStarted() const { return Wave != nullptr; }
@@ -41,8 +45,6 @@ private:
 	UPROPERTY()
 	TObjectPtr<USoundWaveProcedural> Wave;
 
-	/** (time, samples that had left the FIFO then), oldest first, for the latency delay. */
-	TArray<TPair<double, int64>> History;
-	int64 QueuedSamples = 0;
+	talkbridge::PullClock Clock{48000};
 	int32 Rate = 48000;
 };
