@@ -23,6 +23,10 @@ from typing import Iterable, Sequence
 #: Icelandic ``l#``, Māori ``u"``).
 _PROSODIC = set("ˈˌːˑ'-‿.|‖↗↘˥˦˧˨˩¹²³⁴⁵0123456789ᵝ̩̯ʲʷʰ^:`#\"")
 _STRESS = set("ˈˌ")
+#: Syllable breaks and tone letters, which Kokoro's and Piper's code-point tokens can carry.
+_SYLLABLE = set(".˥˦˧˨˩")
+#: Tokens that end a phrase: a following syllable mark is punctuation, not a break.
+_PUNCTUATION = set(".,;:!?…")
 _LENGTH = set("ːˑ")
 #: Tokens that mean a pause or an utterance boundary.
 _SILENCE = {"", " ", "_", "^", "$", "#", "sil", "sp", "spn", "pau", "h#", ",", ".", "!", "?",
@@ -258,18 +262,25 @@ def merge_codepoint_tokens(spans: Sequence[PhonemeSpan]) -> list[PhonemeSpan]:
 
     Piper aligns every code point, so a stress mark owns time before its vowel and a length
     mark time after it. Stress time goes to the next phoneme, length and combining marks to
-    the previous one, and ``t`` + ``ʃ`` become one affricate. A word-boundary space splits
+    the previous one, and ``t`` + ``ʃ`` become one affricate. A syllable break or a tone
+    letter inside a word (espeak-ng's Mandarin: ``ʂ.ɻ``) is timing, not a mouth shape: its time
+    goes to the previous phoneme too, so the lips don't rest mid-word; a ``.`` before a space
+    or at the end is a sentence's full stop and stays a rest. A word-boundary space splits
     its time between its neighbours: in connected speech the mouth doesn't rest between words.
     """
     out: list[PhonemeSpan] = []
     pending_start: float | None = None  # start time carried by stress marks / spaces
-    for span in spans:
+    spans = list(spans)
+    for k, span in enumerate(spans):
         ph = span.phoneme
         start = span.start if pending_start is None else pending_start
         if ph and all(c in _STRESS for c in ph):
             pending_start = start
             continue
-        if ph and out and (all(c in _LENGTH for c in ph) or _is_combining(ph)):
+        mid_word = k + 1 < len(spans) and spans[k + 1].phoneme.strip() not in ("", *_SILENCE) \
+            and spans[k + 1].phoneme not in _PUNCTUATION
+        if ph and out and (all(c in _LENGTH for c in ph) or _is_combining(ph)
+                           or (mid_word and all(c in _SYLLABLE for c in ph))):
             prev = out[-1]
             out[-1] = PhonemeSpan(prev.phoneme + ph, prev.start, span.end)
             pending_start = None

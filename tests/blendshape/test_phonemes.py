@@ -102,3 +102,13 @@ def test_an_offglide_rounds_like_arpabets_whether_one_token_or_two():
     assert visemes(["b", "ʊ", "k"]) == ["PP", "oh", "kk"]
     assert visemes(["n", "ˈaʊ"]) == visemes(["n", "aw1"], "arpabet") == ["nn", "aa", "ou"]
     assert visemes(["o", "h", "ʊ"]) == ["oh", "oh"]  # a glottal between: no diphthong
+
+
+def test_a_syllable_break_inside_a_word_is_timing_not_a_rest():
+    """espeak-ng's Mandarin marks syllables with ``.`` inside words (二十 ``ə r s . i``): the
+    mark's time goes to the phoneme before it, and only a final full stop stays a rest."""
+    raw = [("s", 0, 1), (".", 1, 2), ("i", 2, 3), (".", 3, 4)]
+    merged = merge_codepoint_tokens([PhonemeSpan(p, a / 10, b / 10) for p, a, b in raw])
+    assert [(s.phoneme, s.start, s.end) for s in merged] == [
+        ("s.", 0.0, 0.2), ("i", 0.2, 0.3), (".", 0.3, 0.4)]
+    assert [s.viseme for s in to_viseme_spans(merged)] == ["SS", "ih", "sil"]

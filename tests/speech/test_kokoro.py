@@ -127,3 +127,17 @@ async def test_a_kokoro_say_speaks_with_its_timings_and_closes_the_lips(voice, t
     frames = np.concatenate([curves_array(m, 52) for m in msgs if m["type"] == "curves"])
     press = frames[:, rig.ARKIT_INDEX["mouthPressLeft"]]
     assert (press > 0.5).sum() >= 3  # sealed lips, frames of them
+
+
+def test_mandarin_rounds_the_lips_on_u_and_u_umlaut_and_never_rests_mid_sentence(kokoro):
+    """五个女孩 (wǔ gè nǚ hái): u and ü round the lips (ou); tones and syllable breaks move no
+    lip, so no rest falls inside the sentence."""
+    from blendshape.phonemes import to_viseme_spans
+
+    voice = next(v for v in kokoro.voices() if v.name == "zm_yunjian")
+    (chunk,) = list(kokoro.synthesize("五个女孩。", voice))
+    visemes = [s.viseme for s in to_viseme_spans(chunk.phonemes, alphabet=chunk.alphabet,
+                                                 lang=chunk.lang)]
+    inner = visemes[1:-1]
+    assert "sil" not in inner, visemes
+    assert inner.count("ou") >= 2, visemes  # wǔ and nǚ
