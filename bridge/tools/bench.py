@@ -74,6 +74,32 @@ def _animator_rtf(tts, runs: int) -> dict[str, float]:
     }
 
 
+def _voices(registry, runs: int) -> dict[str, float]:
+    """Each embedded neural voice side by side, in one run: time to its first sentence's audio
+    and how many times faster than real time it speaks (warm: one call first loads it)."""
+    out: dict[str, float] = {}
+    wanted = {"piper": None, "kokoro": "kokoro:af_heart"}
+    for name, voice_id in wanted.items():
+        try:
+            provider, voice = registry.resolve(voice_id) if voice_id else registry.resolve()
+        except LookupError:
+            continue  # not installed (talkbridge[kokoro])
+        if provider.name != name:
+            continue
+        list(provider.synthesize("Hello.", voice))  # load the model
+        firsts, rtfs = [], []
+        for _ in range(max(2, runs // 3)):
+            start = time.perf_counter()
+            chunks = iter(provider.synthesize(TWO_SENTENCES, voice))
+            first = next(chunks)
+            firsts.append(time.perf_counter() - start)
+            speech = first.duration + sum(c.duration for c in chunks)
+            rtfs.append(speech / (time.perf_counter() - start))
+        out[f"tts_{name}_first_audio_ms"] = _median_ms(firsts)
+        out[f"tts_{name}_times_real_time"] = round(statistics.median(rtfs), 1)
+    return out
+
+
 async def _latency(runs: int, text: str, label: str) -> dict[str, float]:
     from websockets.asyncio.client import connect
 
@@ -272,6 +298,7 @@ def run_bench(runs: int = 10) -> dict[str, float]:
     report.update(asyncio.run(_latency(runs, TWO_SENTENCES, "two_sentences")))
     report.update(asyncio.run(_latency(runs, LONG_FIRST, "long_first_sentence")))
     report.update(_animator_rtf(default_registry(), runs))
+    report.update(_voices(default_registry(), runs))
     report["procedural_lookahead_ms"] = "whole sentence (phoneme timings from TTS)"  # type: ignore[assignment]
     report.update(_network(runs))
     report.update(_live_latency(default_registry(), runs))

