@@ -9,6 +9,7 @@ import logging
 import signal
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 from bridge.cli.args import add_output_flags, config_port, load_config, port_arg
 
@@ -70,6 +71,30 @@ _BIND_HINTS = {
 }
 
 
+#: The config file's tables serve reads ([live] is `talkbridge live`'s, in a shared file).
+_TABLES = ("server", "session", "life", "outputs", "tts", "dialogue", "vad", "asr", "llm", "live")
+#: The keys of [server]; the other tables check their own.
+_SERVER_KEYS = ("host", "port", "token", "tokens_file", "tls_cert", "tls_key", "allowed_origins",
+                "max_sessions_per_ip", "drain_seconds", "hello_seconds", "log_json", "engine")
+
+
+def _check_tables(conf: dict) -> None:
+    """A misspelt table or key is one line at start, not a setting silently not taken."""
+    from bridge.transports.pacing import OutputsConfig
+
+    def refuse(where: str, unknown: list[str], valid: Sequence[str]) -> None:
+        raise SystemExit(f"talkbridge serve: unknown {where}: {', '.join(unknown)}; valid: "
+                         f"{', '.join(sorted(valid))}")
+
+    tables = sorted(k for k in conf if k not in _TABLES or not isinstance(conf[k], dict))
+    if tables:
+        refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
+    for table, valid in (("server", _SERVER_KEYS), ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
+        unknown = sorted(set(conf.get(table, {})) - set(valid))
+        if unknown:
+            refuse(f"key(s) in [{table}]", unknown, valid)
+
+
 def _check_providers(conf: dict, dialogue: bool) -> None:
     """Exit in one line, before models load, when a remote provider the server can't do
     without is unreachable: the default voice's Riva, and with the dialogue loop its
@@ -123,6 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.session.config import SessionConfig
 
     conf = load_config(args.config)
+    _check_tables(conf)
     server_conf = conf.get("server", {})
     session_conf = conf.get("session", {})
     tokens_file = args.tokens_file or server_conf.get("tokens_file")

@@ -160,6 +160,9 @@ def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
     ([], "[session]\nleed = 0.3\n", "talkbridge serve: unknown key(s) in [session]: leed; valid: "),
     ([], "[session]\nmax_queue = 0\n", "talkbridge serve: [session] max_queue must be a whole "
                                         "number from 1 to 10000, not 0"),
+    ([], "[sesion]\nlead = 0.3\n", "talkbridge serve: unknown table(s) in the config: [sesion]; valid: "),
+    ([], "[server]\nprot = 8000\n", "talkbridge serve: unknown key(s) in [server]: prot; valid: "),
+    ([], '[outputs]\nvmcc = "127.0.0.1"\n', "talkbridge serve: unknown key(s) in [outputs]: vmcc; valid: "),
     (["--host", "8.8.8.8"], "", "talkbridge serve: can't listen on 8.8.8.8:0 (Cannot assign "
                                  "requested address): it isn't an address of this machine"),
 ])
