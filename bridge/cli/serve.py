@@ -72,7 +72,8 @@ _BIND_HINTS = {
 
 
 #: The config file's tables serve reads ([live] is `talkbridge live`'s, in a shared file).
-_TABLES = ("server", "session", "life", "outputs", "tts", "dialogue", "vad", "asr", "llm", "live")
+_TABLES = ("server", "session", "life", "outputs", "tts", "dialogue", "vad", "asr", "llm", "live",
+           "scale")
 #: The keys of [server]; the other tables check their own.
 _SERVER_KEYS = ("host", "port", "token", "tokens_file", "tls_cert", "tls_key", "allowed_origins",
                 "max_sessions_per_ip", "drain_seconds", "hello_seconds", "log_json", "engine")
@@ -89,7 +90,8 @@ def _check_tables(conf: dict) -> None:
     tables = sorted(k for k in conf if k not in _TABLES or not isinstance(conf[k], dict))
     if tables:
         refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
-    for table, valid in (("server", _SERVER_KEYS), ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
+    for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait",)),
+                         ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
         unknown = sorted(set(conf.get(table, {})) - set(valid))
         if unknown:
             refuse(f"key(s) in [{table}]", unknown, valid)
@@ -172,7 +174,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host or server_conf.get("host", "127.0.0.1"),
         port=args.port if args.port is not None else config_port(server_conf.get("port", 8765)),
         **_security_options(args, server_conf),
-        session=SessionConfig.from_table(session_conf, token=token, life=_life_config(conf)),
+        session=SessionConfig.from_table(session_conf, token=token, life=_life_config(conf),
+                                         max_wait=conf.get("scale", {}).get("max_wait", 1.0)),
         dialogue=replace(dialogue_config(conf), warm_up=True),
         freeze_startup_objects=True,
         engine=str(server_conf.get("engine", "torch")),

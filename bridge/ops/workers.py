@@ -58,6 +58,9 @@ class PriorityExecutor(concurrent.futures.Executor):
         # (finished at, submitted → finished) of recent CONTINUE jobs: how long a playing
         # utterance's next sentence takes to come back now.
         self._due: collections.deque[tuple[float, float]] = collections.deque(maxlen=64)
+        # Seconds a START job (an utterance's first sentence) took to run, smoothed: with the
+        # queue ahead of it, what a new utterance would wait now (admission control).
+        self._start_service = 0.0
         self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}")
                          for i in range(workers)]
         for thread in self._threads:
@@ -96,6 +99,13 @@ class PriorityExecutor(concurrent.futures.Executor):
         with self._ready:
             return len(self._heap)
 
+    def start_wait(self) -> float:
+        """Seconds a new utterance's first sentence would wait to start, by the START jobs
+        queued ahead of it (and those running) at their recent running time."""
+        with self._ready:
+            starts = sum(1 for entry in self._heap if entry[0][0] == START) + self._starts
+        return starts * self._start_service / self._start_limit
+
     def _work(self) -> None:
         if self.nice:
             try:  # Linux: a thread's own nice value (its native id is a task id)
@@ -111,9 +121,11 @@ class PriorityExecutor(concurrent.futures.Executor):
                 priority, _, future, fn, args, kwargs = heapq.heappop(self._heap)
                 starting = priority[0] == START
                 self._starts += starting
+            began, ran = time.monotonic(), False
             try:
                 if not future.set_running_or_notify_cancel():
                     continue
+                ran = True
                 try:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiter, as a pool does
@@ -124,6 +136,10 @@ class PriorityExecutor(concurrent.futures.Executor):
                 if starting:
                     with self._ready:
                         self._starts -= 1
+                        if ran:
+                            took = time.monotonic() - began
+                            self._start_service = took if self._start_service == 0.0 else \
+                                0.8 * self._start_service + 0.2 * took
                         self._ready.notify_all()
 
     def _runnable(self) -> bool:

@@ -27,6 +27,7 @@ clients switch on it, so a code never changes meaning once released.
     │   ├── EmptyText                     empty_text
     │   ├── TextTooLong                   text_too_long
     │   ├── QueueFull                     queue_full
+    │   ├── Busy                          busy: the server can't start it within max_wait
     │   ├── DuplicateId                   duplicate_id
     │   ├── Unsupported                   unsupported: a type this build does not serve yet
     │   └── TooManySessions               too_many_sessions     fatal, close 1008
@@ -176,6 +177,13 @@ class QueueFull(RequestError):
     """Back-pressure on ``say``: the queue is bounded so memory and latency are too."""
 
     code = "queue_full"
+
+
+class Busy(RequestError):
+    """Admission control: the server can't start this utterance within ``[scale] max_wait``,
+    so it says so at once instead of making the client wait (and everyone slower)."""
+
+    code = "busy"
 
 
 class DuplicateId(RequestError):

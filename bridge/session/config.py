@@ -52,13 +52,16 @@ class SessionConfig:
     idle: bool = True
     life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
     animator: str = "auto"  # one of blendshape.animator.ANIMATORS (what animates speech)
+    #: Admission control ([scale] max_wait): a say or chat whose speech couldn't start within
+    #: this many seconds on the server's synthesis queue gets `busy` at once.
+    max_wait: float = 1.0
 
     def __post_init__(self) -> None:
         if self.animator not in ANIMATORS:
             raise ValueError(f"animator must be one of {', '.join(ANIMATORS)}, not {self.animator!r}")
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
-            whole = name.startswith("max_") and name != "max_audio_in_backlog"
+            whole = name in ("max_text_chars", "max_queue")
             kinds = (int,) if whole else (int, float)
             if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
                 what = "a whole number" if whole else "a number"
@@ -83,4 +86,5 @@ class SessionConfig:
 _RANGES: dict[str, tuple[float, float]] = {
     "lead": (0.001, float("inf")), "chunk_seconds": (0.005, 1.0), "max_text_chars": (1, 1_000_000),
     "max_queue": (1, 10_000), "max_audio_in_backlog": (0.1, 3600.0),
+    "max_wait": (0.01, float("inf")),
 }

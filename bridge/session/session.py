@@ -175,7 +175,18 @@ class Session:
             raise err.QueueFull(f"{len(self._queue)} utterances are already waiting; interrupt or wait")
         utt_id = msg.id or f"u{next(self._ids)}"
         self._check_free(utt_id)
+        self._admit()
         self.enqueue(Utterance(utt_id, text, provider, voice, msg.emotion))
+
+    def _admit(self) -> None:
+        """Admission control: what couldn't start within ``max_wait`` is refused at once, so
+        an overloaded server says so instead of growing slower for everyone."""
+        measure = getattr(self.executor, "start_wait", None)
+        wait = measure() if measure is not None else 0.0
+        if wait > self.config.max_wait:
+            raise err.Busy(f"the server is busy: this would wait about {wait:.1f} s to start "
+                           f"(the limit is {self.config.max_wait:g} s); retry in a moment, or "
+                           "connect to another server")
 
     def _check_free(self, utt_id: str) -> None:
         """Refuse an id already naming something on this connection: ``idle``, a queued or
@@ -195,7 +206,9 @@ class Session:
         await self._dialogue().on_mic(msg)
 
     async def _on_chat(self, msg: m.Chat) -> None:
-        await self._dialogue().on_chat(self._text("chat.text", msg.text))
+        text = self._text("chat.text", msg.text)
+        self._admit()
+        await self._dialogue().on_chat(text)
 
     def _dialogue(self) -> "Dialogue":
         if self.dialogue is None:

@@ -41,7 +41,7 @@ def process_request(server: SessionHost, connection: ServerConnection,
         return _check_origin(server, connection, request)
     if path == "/healthz":
         return _json(connection, {"status": "ok", "sessions": server.session_count,
-                                  "version": server.version})
+                                  "version": server.version, "load": server.load()})
     if path in PROTECTED_PATHS and not _http_authorized(server, request):
         response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "token required\n")
         response.headers["WWW-Authenticate"] = 'Bearer realm="talkbridge"'

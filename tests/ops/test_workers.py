@@ -291,3 +291,84 @@ async def test_a_busy_server_starts_a_short_first_sentence_once_the_next_is_made
         await client.close()
     finally:
         await server.stop()
+
+
+def test_start_wait_counts_the_first_sentences_queued_at_their_running_time():
+    """Admission control's estimate: START jobs ahead of a new one, at what one takes now."""
+    pool = PriorityExecutor(1)
+    try:
+        assert pool.start_wait() == 0.0  # nothing known yet: nothing to refuse
+        pool.submit_with((START, 0.0), time.sleep, 0.05).result(timeout=10)
+        gate, started = threading.Event(), threading.Event()
+        pool.submit(lambda: started.set() or gate.wait(10))  # the worker is busy elsewhere
+        assert started.wait(10)
+        queued = [pool.submit_with((START, float(k)), time.sleep, 0.05) for k in range(4)]
+        assert 0.15 <= pool.start_wait() <= 0.4  # four of ~0.05 s each
+        gate.set()
+        for future in queued:
+            future.result(timeout=10)
+        assert pool.start_wait() == 0.0
+    finally:
+        pool.shutdown()
+
+
+class _Slow:
+    """espeak-ng whose every sentence takes 0.3 s more: a synthesis-bound server's load."""
+
+    name = "slow"
+
+    def __init__(self, espeak) -> None:
+        self.espeak = espeak
+        self.voice = next(v for v in espeak.voices() if v.id == "espeak:en-us")
+
+    def voices(self):
+        from bridge.speech.tts.base import Voice
+
+        return [Voice(id="slow", provider="slow", name="slow", lang="en-us")]
+
+    def synthesize(self, text, voice):
+        time.sleep(0.3)
+        yield from self.espeak.synthesize(text, self.voice)
+
+
+async def test_an_overloaded_server_answers_busy_at_once_and_admits_again_when_it_drains(espeak):
+    import json
+    import urllib.request
+
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.config import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+    from tests.support.wsclient import Client
+
+    server = Server(ServerConfig(port=0, warm_up=False,
+                                 session=SessionConfig(idle=False, lead=30.0, max_wait=0.5)),
+                    tts=TTSRegistry([_Slow(espeak)]))
+    server.executor.shutdown()
+    server.executor = PriorityExecutor(1, "test")  # one synthesis at a time
+    await server.start()
+    try:
+        crowd = [(await Client.open(server.port))[0] for _ in range(6)]
+        for k, client in enumerate(crowd):
+            await client.send({"type": "say", "id": f"c{k}", "text": "Hello there."})
+        await crowd[0].until(lambda m: m["type"] == "audio")  # one first sentence timed
+        late, _ = await Client.open(server.port)
+        await late.send({"type": "say", "id": "late", "text": "Me too, please."})
+        refused = (await late.until(lambda m: m["type"] in ("error", "utterance")))[-1]
+        assert refused["type"] == "error" and refused["code"] == "busy", refused
+        assert "retry" in refused["message"] and refused["fatal"] is False
+
+        def healthz() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz") as response:
+                return json.load(response)
+
+        load = (await asyncio.to_thread(healthz))["load"]
+        assert load["start_wait_s"] > load["max_wait_s"] == 0.5 and load["synthesis_queue"] >= 1
+        for k, client in enumerate(crowd):  # everyone admitted is served
+            assert (await client.utterance(f"c{k}", timeout=30))[-1]["reason"] == "done"
+        await late.send({"type": "say", "id": "again", "text": "Me too, please."})
+        assert (await late.utterance("again", timeout=30))[-1]["reason"] == "done"
+        assert (await asyncio.to_thread(healthz))["load"]["start_wait_s"] == 0.0
+        for client in [*crowd, late]:
+            await client.close()
+    finally:
+        await server.stop()
