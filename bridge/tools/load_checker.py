@@ -150,6 +150,9 @@ class ClientView:
             self.sources.pop(utt_id, None)
             self._fresh.discard(utt_id)
             return msg
+        elif kind == "error" and msg.get("code") == "busy":
+            self.tally.turns["busy"] += 1  # admission control's answer, not a fault
+            return msg  # ends the turn that asked
         elif kind == "error":
             self.tally.errors[str(msg.get("code", "?"))] += 1
         return None

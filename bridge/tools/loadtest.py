@@ -138,6 +138,9 @@ class _Client:
                     continue
                 self.view.tally.errors["client_turn_timeout"] += 1
                 return False
+            if end is not None and end.get("code") == "busy":  # refused at once: back off
+                await asyncio.sleep(min(1.0, max(0.0, self.stop_at - loop.time())))
+                return not cut
             if end is not None and match(end):
                 return not cut
         return False

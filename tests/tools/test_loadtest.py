@@ -189,3 +189,14 @@ async def test_a_short_run_reports_every_kind_with_no_errors(server):
     assert full["count"] >= 1 and full["sum"] >= 0 and 0 <= full["over_50ms"] <= full["over_20ms"]
     assert "server gc 2  " in format_report(report)
     assert loadtest.gc_pauses("ws://127.0.0.1:9/v1/stream") is None  # nothing there
+
+
+def test_a_busy_answer_ends_the_turn_and_is_counted_apart_from_faults():
+    view = ClientView(0.3, Tally())
+    end = view.receive({"type": "error", "code": "busy", "message": "the server is busy",
+                        "fatal": False}, 1.0)
+    assert end is not None and end["code"] == "busy"
+    assert view.tally.turns["busy"] == 1 and not view.tally.errors
+    assert view.receive({"type": "error", "code": "internal", "message": "x", "fatal": False},
+                        1.1) is None
+    assert view.tally.errors["internal"] == 1
