@@ -101,10 +101,12 @@ class PriorityExecutor(concurrent.futures.Executor):
 
     def start_wait(self) -> float:
         """Seconds a new utterance's first sentence would wait to start, by the START jobs
-        queued ahead of it (and those running) at their recent running time."""
+        queued ahead of it at their recent running time, and those running (half done, on
+        average)."""
         with self._ready:
-            starts = sum(1 for entry in self._heap if entry[0][0] == START) + self._starts
-        return starts * self._start_service / self._start_limit
+            queued = sum(1 for entry in self._heap if entry[0][0] == START)
+            running = self._starts
+        return (queued + 0.5 * running) * self._start_service / self._start_limit
 
     def _work(self) -> None:
         if self.nice:
