@@ -139,32 +139,23 @@ class AudioInputs:
         """A clip the client sent in one message: no audio is still to come, so the offline
         quality model hears all of it (as ``animate`` does), and its curves go out in the
         quarter-second slices a stream gets."""
-        out, network = self.out, self.network
-        fps = out.fps
+        network, fps = self.network, self.out.fps
         assert network is not None
         pcm = utt.audio.popleft()
         try:
             full = await network.animate_sentence(pcm, utt.rate, fps)
         except Exception as exc:  # the model failed on this clip: end this stream only
-            log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
-            await out.send(err.error_message(
-                err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
-            await self.end(utt.id, "error")
+            await self._failed(utt, exc)
             return
         step = max(1, int(_MAX_SUBMIT * fps))
         for first in range(0, len(full), step):
-            frames = full[first:first + step]
-            times = np.arange(first, first + len(frames)) / fps
-            out.life.apply(frames, utt.life_offset + times)
-            await out.send(out.curves(utt.id, utt.seq, first / fps, frames))
-            utt.seq += 1
+            await self._send_frames(utt, first, full[first:first + step])
         await self.end(utt.id, "done")
         utt.task = None
 
     async def _animate(self, utt: AudioInput) -> None:
-        out, network = self.out, self.network
-        hello = out.hello
-        assert hello is not None and network is not None
+        network = self.network
+        assert network is not None
         most = round(_MAX_SUBMIT * utt.rate)
         while utt.audio:
             pcm = take(utt.audio, most)
@@ -172,21 +163,29 @@ class AudioInputs:
             try:
                 weights = await network.submit(utt.stream, pcm, last=done)
             except Exception as exc:  # the network failed this batch: end this stream only
-                log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
-                await out.send(err.error_message(
-                    err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
-                await self.end(utt.id, "error")
+                await self._failed(utt, exc)
                 return
             full = utt.converter.push(weights, last=done)
             if len(full):
-                first = utt.converter.next_frame - len(full)
-                times = np.arange(first, first + len(full)) / hello.fps
-                out.life.apply(full, utt.life_offset + times)
-                await out.send(out.curves(utt.id, utt.seq, first / hello.fps, full))
-                utt.seq += 1
+                await self._send_frames(utt, utt.converter.next_frame - len(full), full)
             if done:
                 await self.end(utt.id, "done")
         utt.task = None
+
+    async def _send_frames(self, utt: AudioInput, first: int, full: np.ndarray) -> None:
+        """Full frames from frame ``first`` of the stream on: life layer on, one ``curves``."""
+        out = self.out
+        times = np.arange(first, first + len(full)) / out.fps
+        out.life.apply(full, utt.life_offset + times)
+        await out.send(out.curves(utt.id, utt.seq, first / out.fps, full))
+        utt.seq += 1
+
+    async def _failed(self, utt: AudioInput, exc: Exception) -> None:
+        """The network failed on this stream's audio: tell the client, end this stream only."""
+        log.warning("session %s audio_in %s: network failed: %s", self.id, utt.id, exc)
+        await self.out.send(err.error_message(
+            err.ServerError(f"the network failed on this audio: {exc}"), ref=utt.id))
+        await self.end(utt.id, "error")
 
     async def end(self, in_id: str, reason: str) -> None:
         """Forget an ``audio_in`` stream, tell the client, and let the idle loop resume."""
