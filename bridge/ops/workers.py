@@ -165,6 +165,12 @@ class PriorityExecutor(concurrent.futures.Executor):
                     thread.join()
 
 
+def start_wait(executor: concurrent.futures.Executor | None) -> float:
+    """Seconds a new utterance would wait to start on ``executor`` (0 for a plain pool, which
+    keeps no such account): what admission control and ``/healthz`` read."""
+    return executor.start_wait() if isinstance(executor, PriorityExecutor) else 0.0
+
+
 async def run(executor: concurrent.futures.Executor | None, priority: tuple[int, float],
               fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in ``executor`` at ``priority`` (plain pools ignore the priority)."""

@@ -144,10 +144,9 @@ class Server:
     def load(self) -> dict[str, float]:
         """What ``/healthz`` tells a load balancer: sessions speaking, the synthesis queue,
         and how long a new utterance would wait to start (``busy`` past ``max_wait``)."""
-        measure = getattr(self.executor, "start_wait", None)
         return {"speaking": sum(1 for s in self._sessions.values() if s.busy),
-                "synthesis_queue": getattr(self.executor, "pending", lambda: 0)(),
-                "start_wait_s": round(measure() if measure is not None else 0.0, 3),
+                "synthesis_queue": self.executor.pending(),
+                "start_wait_s": round(workers.start_wait(self.executor), 3),
                 "max_wait_s": self.config.session.max_wait}
 
     def info(self) -> dict[str, object]:

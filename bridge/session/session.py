@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Iterator
 from blendshape import rig
 from blendshape.layers.emotion import UnknownEmotionError, emotion_vector
 from blendshape.layers.life import LifeLayer
-from bridge.ops import security
+from bridge.ops import security, workers
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
 from bridge.session import lifecycle
@@ -181,8 +181,7 @@ class Session:
     def _admit(self) -> None:
         """Admission control: what couldn't start within ``max_wait`` is refused at once, so
         an overloaded server says so instead of growing slower for everyone."""
-        measure = getattr(self.executor, "start_wait", None)
-        wait = measure() if measure is not None else 0.0
+        wait = workers.start_wait(self.executor)
         if wait > self.config.max_wait:
             raise err.Busy(f"the server is busy: this would wait about {wait:.1f} s to start "
                            f"(the limit is {self.config.max_wait:g} s); retry in a moment, or "
