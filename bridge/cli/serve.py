@@ -164,8 +164,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                  json_lines=args.log_json or bool(server_conf.get("log_json")), secrets=token or ())
     from bridge.transports.pacing import OUTPUT_FLAG_KEYS, OutputsConfig
 
-    out_conf = {k: v for k, v in conf.get("outputs", {}).items()
-                if k in OutputsConfig.__dataclass_fields__}
+    out_conf = dict(conf.get("outputs", {}))  # its keys are checked (_check_tables)
     for key in OUTPUT_FLAG_KEYS:
         if getattr(args, key) is not None:
             out_conf[key] = getattr(args, key)
