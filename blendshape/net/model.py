@@ -48,6 +48,7 @@ class ModelConfig:
     bidirectional: bool = False  # the offline model: whole clips only, context both ways
     dropout: float = 0.0  # training only: the offline model needs it to generalize
     stack: int = 1  # 10 ms frames per network step: 2 runs the GRU at 50 steps a second
+    denoise: bool = False  # hears log-mel with the causal noise floor taken off (NoiseFloor)
 
     def __post_init__(self) -> None:
         if self.stack < 1 or (self.bidirectional and self.stack != 1):

@@ -147,7 +147,7 @@ def animate_clip(model: AudioToFace | Engine | EarEngine, audio: np.ndarray, rat
         weights = model.weights(audio16)
     else:
         engine = as_engine(model)
-        feats = log_mel(audio16)
+        feats = log_mel(audio16, engine.config.denoise)
         lead = engine.config.lookahead
         padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
         weights = engine.whole(padded)[lead:]
@@ -180,6 +180,7 @@ class Stream:
     _held: np.ndarray = field(default_factory=lambda: np.zeros((0, N_MELS), np.float32))
 
     def __post_init__(self) -> None:
+        self._framer = StreamingLogMel(self.model.config.denoise)
         if self.rate != SAMPLE_RATE:
             import soxr
 

@@ -7,6 +7,7 @@ teacher's distribution), and no jitter (L1 on frame-to-frame differences).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -130,7 +131,9 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     started = time.time()
     ear = isinstance(model_config, EarConfig)
     examples = _examples(clips, config.variants, rng,
-                         EarFeatures(model_config.inputs) if ear else log_mel, config.augment)
+                         EarFeatures(model_config.inputs) if ear
+                         else functools.partial(log_mel, denoise=model_config.denoise),
+                         config.augment)
     frames = sum(len(f) for f, _ in examples)
     log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
              frames / 6000, time.time() - started)
@@ -196,6 +199,9 @@ def _initial_model(config: TrainConfig, model_config: ModelConfig | EarConfig,
         raise InitMismatch(f"--init {config.init} holds {type(model).__name__} weights, not "
                            f"{'EarToFace' if isinstance(model_config, EarConfig) else 'AudioToFace'}"
                            " ones: fine-tune a model of the same kind")
+    if isinstance(model_config, ModelConfig) and model.config.denoise != model_config.denoise:
+        # Same shape, other front end: the weights learn to hear the floor taken off.
+        model.config = replace(model.config, denoise=model_config.denoise)
     if model.config != model_config:
         differ = ", ".join(f"{k} {v} → {getattr(model_config, k)}"
                            for k, v in asdict(model.config).items() if getattr(model_config, k) != v)

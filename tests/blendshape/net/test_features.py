@@ -9,6 +9,7 @@ from blendshape.net.features import (
     FRAME_RATE,
     HOP,
     N_MELS,
+    NoiseFloor,
     StreamingLogMel,
     log_mel,
     mel_filterbank,
@@ -48,3 +49,53 @@ def test_frames_are_causal():
 def test_filterbank_covers_the_band():
     fb = mel_filterbank()
     assert fb.shape == (N_MELS, 257) and (fb.sum(axis=1) > 0).all()
+
+
+def _bursts_in_noise(noise: float, seconds: float = 3.0) -> np.ndarray:
+    """A 200 Hz buzz, on 150 ms and off 150 ms (a closure's silence), in steady white noise."""
+    rng = np.random.default_rng(3)
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    on = (t % 0.3) < 0.15
+    return (0.3 * on * np.sign(np.sin(2 * np.pi * 200 * t)) + noise * rng.normal(size=len(t))
+            ).astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk", [1, 160, 333, 4000])
+def test_denoised_streaming_matches_offline(chunk):
+    audio = _bursts_in_noise(0.03)
+    stream = StreamingLogMel(denoise=True)
+    parts = [stream.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+    np.testing.assert_allclose(np.concatenate(parts), log_mel(audio, denoise=True),
+                               atol=1e-4, rtol=0)
+
+
+def test_the_noise_floor_empties_the_gaps_and_keeps_the_voice():
+    """What the realtime network needs to see a closure in noise: the gaps between bursts
+    drop far below the bursts again, as they are in clean audio."""
+    audio = _bursts_in_noise(0.03)
+    t = (np.arange(len(log_mel(audio))) + 1) * HOP / 16_000
+    gap = ((t % 0.3) > 0.19) & ((t % 0.3) < 0.28) & (t > 1.0)  # past the first 1 s window
+    burst = ((t % 0.3) > 0.04) & ((t % 0.3) < 0.14) & (t > 1.0)
+    plain, denoised = log_mel(audio), log_mel(audio, denoise=True)
+
+    def contrast(feats):  # mean log-power of bursts over gaps, nats
+        return float(feats[burst].mean() - feats[gap].mean())
+
+    assert contrast(denoised) > contrast(plain) + 2.0
+    voiced = plain[burst].mean(axis=0) > plain[gap].mean(axis=0) + 2.3  # bands 10 dB over
+    assert voiced.sum() > 10
+    kept = denoised[burst][:, voiced].mean() - plain[burst][:, voiced].mean()
+    assert abs(float(kept)) < 0.3
+
+
+def test_the_floor_is_causal_and_starts_empty():
+    """Nothing after frame i changes frame i; before a floor is known nothing is taken off
+    but the ``keep`` share (the first frames are partly before the audio)."""
+    audio = _bursts_in_noise(0.03, 2.0)
+    changed = audio.copy()
+    changed[120 * HOP:] *= 4.0
+    np.testing.assert_array_equal(log_mel(audio, denoise=True)[:120],
+                                  log_mel(changed, denoise=True)[:120])
+    first = NoiseFloor().push(log_mel(audio)[:3])
+    power = np.exp(log_mel(audio)[:3].astype(np.float64)) - 1e-6
+    np.testing.assert_allclose(first, np.log(0.01 * power + 1e-6), atol=1e-3)

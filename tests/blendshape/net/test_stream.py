@@ -12,12 +12,15 @@ from blendshape.net.model import AudioToFace, ModelConfig
 from blendshape.net.stream import Batcher, Stream, animate_clip, to_full_frames
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["stack1", "stack2"])
+@pytest.fixture(scope="module", params=[(1, False), (2, False), (1, True)],
+                ids=["stack1", "stack2", "denoise"])
 def model(request):
-    """A model stepping one frame at a time, and one hearing two frames a step (whose
-    streams hold an odd frame back and fill the last step with silence)."""
+    """A model stepping one frame at a time, one hearing two frames a step (whose
+    streams hold an odd frame back and fill the last step with silence), and one hearing
+    log-mel with the causal noise floor taken off (whose streams carry that floor)."""
     torch.manual_seed(0)
-    net = AudioToFace(ModelConfig(hidden=64, stack=request.param)).eval()
+    stack, denoise = request.param
+    net = AudioToFace(ModelConfig(hidden=64, stack=stack, denoise=denoise)).eval()
     with torch.no_grad():
         net.mean.fill_(-6.0)
         net.std.fill_(3.0)
@@ -43,7 +46,8 @@ def _speechlike(seconds: float, seed: int) -> np.ndarray:
 
 def _whole(model, audio):
     lead = model.config.lookahead
-    feats = np.concatenate([log_mel(audio), np.full((lead, 80), np.log(1e-6), np.float32)])
+    feats = np.concatenate([log_mel(audio, model.config.denoise),
+                            np.full((lead, 80), np.log(1e-6), np.float32)])
     with torch.no_grad():
         logits = model(torch.from_numpy(feats)[None])[0, lead:]
     return AudioToFace.activate(logits).numpy()
