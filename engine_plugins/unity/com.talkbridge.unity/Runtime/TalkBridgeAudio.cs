@@ -23,6 +23,8 @@ namespace TalkBridge
         [Range(0f, 2f)] public float volume = 1f;
         [Tooltip("Send `playback` position reports every this many seconds (0: only started/finished)")]
         public float reportInterval = 0.5f;
+        [Tooltip("Extra output latency past Unity's DSP ring, seconds (Bluetooth headsets add 0.1-0.3); the face is sampled this much later")]
+        [Range(0f, 0.5f)] public float extraOutputLatency = 0f;
 
         Playout playout;
         AudioClock clock = new AudioClock();
@@ -55,7 +57,14 @@ namespace TalkBridge
             outputRate = AudioSettings.outputSampleRate;
             int bufferLength, bufferCount;
             AudioSettings.GetDSPBufferSize(out bufferLength, out bufferCount);
-            latencySamples = bufferLength; // the block handed to the mixer plays after the one before it
+            // FMOD (Unity's mixer) plays out of a ring of `bufferCount` blocks of `bufferLength`
+            // samples (System::setDSPBufferSize: "numbuffers ... the total output buffer is
+            // bufferlength * numbuffers"): a block OnAudioFilterRead fills is heard after the
+            // ones queued ahead of it, so count the whole ring, not one block (Unity's "Best
+            // latency" on desktop: 256 x 4 at 48 kHz = 21 ms; "Default": 1024 x 4 = 85 ms).
+            // The device's own buffer is past what FMOD reports: `extraOutputLatency`.
+            latencySamples = (long)bufferLength * System.Math.Max(1, bufferCount)
+                             + (long)(extraOutputLatency * outputRate);
             clock = new AudioClock();
             playout = new Playout(outputRate, new PlayoutOptions { Prebuffer = prebuffer, BlendTime = idleBlend, ReportInterval = reportInterval });
             if (client != null && client.Session != null) playout.Handle(client.Session);
