@@ -5,6 +5,7 @@
 #include "GameFramework/Actor.h"
 #include "HAL/PlatformTime.h"
 #include "ILiveLinkClient.h"
+#include "Misc/CoreDelegates.h"
 #include "TalkBridgeAudioPlayer.h"
 #include "TalkBridgeComponentEvents.h"
 #include "TalkBridgeConnection.h"
@@ -177,10 +178,6 @@ void UTalkBridgeComponent::TickComponent(float DeltaTime, ELevelTick TickType, F
 	{
 		CurveValues.SetNumUninitialized(static_cast<int32>(Face.size()));
 		FMemory::Memcpy(CurveValues.GetData(), Face.data(), Face.size() * sizeof(float));
-		if (LiveLinkSource)
-		{
-			LiveLinkSource->PublishCurves(Connection->CurveNames(), CurveValues);
-		}
 	}
 	Connection->Tick();  // playback reports out, session events queued
 	DispatchPendingEvents();
@@ -261,10 +258,29 @@ void UTalkBridgeComponent::RegisterLiveLinkSource()
 	ILiveLinkClient& Client = Features.GetModularFeature<ILiveLinkClient>(ILiveLinkClient::ModularFeatureName);
 	LiveLinkSource = MakeShared<FTalkBridgeLiveLinkSource>(SubjectName, GetOwner() ? GetOwner()->GetName() : FString());
 	Client.AddSource(LiveLinkSource);
+	// Live Link builds each frame's snapshot on FCoreDelegates::OnSamplingInput, "right before
+	// ticking the engine" (LiveLinkClient.cpp): a frame pushed from TickComponent would be seen
+	// one frame late. OnBeginFrame comes before it in FEngineLoop::Tick, so the face sampled
+	// there is the one this frame's AnimBP reads.
+	BeginFrameHandle = FCoreDelegates::OnBeginFrame.AddUObject(this, &UTalkBridgeComponent::PublishLiveLinkFrame);
+}
+
+void UTalkBridgeComponent::PublishLiveLinkFrame()
+{
+	std::vector<float> Face;
+	if (!Connection || !LiveLinkSource || !Connection->Session().Sample(FPlatformTime::Seconds(), Face))
+	{
+		return;
+	}
+	LiveLinkFrame.SetNumUninitialized(static_cast<int32>(Face.size()));
+	FMemory::Memcpy(LiveLinkFrame.GetData(), Face.data(), Face.size() * sizeof(float));
+	LiveLinkSource->PublishCurves(Connection->CurveNames(), LiveLinkFrame);
 }
 
 void UTalkBridgeComponent::UnregisterLiveLinkSource()
 {
+	FCoreDelegates::OnBeginFrame.Remove(BeginFrameHandle);
+	BeginFrameHandle.Reset();
 	if (!LiveLinkSource)
 	{
 		return;

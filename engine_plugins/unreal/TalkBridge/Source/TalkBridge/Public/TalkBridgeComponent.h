@@ -143,6 +143,8 @@ private:
 	void EnsureAudio();
 	void RegisterLiveLinkSource();
 	void UnregisterLiveLinkSource();
+	/** Push this frame's face to Live Link before Live Link takes its snapshot (OnBeginFrame). */
+	void PublishLiveLinkFrame();
 	void PumpAudio();
 	void PumpMic();
 	/** Fire the Blueprint events queued since the last call. Events are never fired from inside
@@ -157,5 +159,7 @@ private:
 	TSharedPtr<FTalkBridgeLiveLinkSource> LiveLinkSource;
 	TUniquePtr<FTalkBridgeMicCapture> Mic;
 	TArray<float> CurveValues;
+	TArray<float> LiveLinkFrame;
+	FDelegateHandle BeginFrameHandle;
 	TArray<TFunction<void(UTalkBridgeComponent&)>> PendingEvents;
 };
