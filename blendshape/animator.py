@@ -16,6 +16,9 @@ import numpy as np
 
 from blendshape import procedural
 from blendshape.layers.emotion import Emotion, EmotionTrack
+from blendshape.layers.gestures import Gesture, GestureConfig, GestureTrack, plan_gestures
+from blendshape.layers.gestures.prosody import analyse, voiced_span
+from blendshape.layers.gestures.words import align_words
 from blendshape.layers.life import LifeLayer
 from blendshape.phonemes import PhonemeSpan, to_viseme_spans
 
@@ -41,6 +44,8 @@ class AnimatedSegment:
     start_sample: int
     first_frame: int
     frames: np.ndarray  # (n, len(rig.ALL_CHANNELS))
+    #: The sentence's gestures on the utterance clock (their head and brow part is in frames).
+    gestures: list[Gesture] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +57,10 @@ class SpeechAnimator:
     ``emotion_from`` (the face's emotion when the utterance starts; neutral by default) to
     ``emotion`` over ``emotion_ramp`` seconds, and :meth:`set_emotion` can change it at any
     later moment of the utterance. Speech loudness also drives small head nods.
+
+    With ``gestures`` (a :class:`GestureConfig`) each sentence given its ``text`` is also
+    read for gestures — a nod on "yes", a tilt over a question — placed on its words and
+    drawn into the head and brow curves over the life layer.
     """
 
     fps: float = 60.0
@@ -61,14 +70,17 @@ class SpeechAnimator:
     config: procedural.ProceduralConfig = field(default_factory=procedural.ProceduralConfig)
     emotion_ramp: float = 0.3
     emotion_from: Emotion = None
+    gestures: GestureConfig | None = None
     _samples: int = field(default=0, init=False)
     _rate: int | None = field(default=None, init=False)
     _next_frame: int = field(default=0, init=False)
     emotions: EmotionTrack = field(init=False, repr=False)
+    track: GestureTrack = field(default_factory=GestureTrack, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.emotions = EmotionTrack(ramp=self.emotion_ramp, initial=self.emotion_from)
         self.emotions.set(self.emotion, at=0.0)
+        self._mood: str | Mapping[str, float] | None = self.emotion  # what gestures follow
 
     def set_emotion(self, emotion: Emotion, at: float) -> None:
         """Ramp to ``emotion`` from ``at`` seconds into the utterance (its audio clock).
@@ -77,6 +89,8 @@ class SpeechAnimator:
         from the next frame animated.
         """
         self.emotions.set(emotion, at)
+        if emotion is None or isinstance(emotion, (str, Mapping)):
+            self._mood = emotion
 
     @property
     def duration(self) -> float:
@@ -84,7 +98,8 @@ class SpeechAnimator:
 
     def add(self, pcm: np.ndarray, rate: int, phonemes: Sequence[PhonemeSpan],
             lang: str | None = None, alphabet: str = "ipa", curves: np.ndarray | None = None,
-            curves_fps: float = 60.0, columns: np.ndarray | None = None) -> AnimatedSegment:
+            curves_fps: float = 60.0, columns: np.ndarray | None = None,
+            text: str = "") -> AnimatedSegment:
         """Animate the next sentence; its phoneme times are relative to its first sample.
 
         ``curves`` are frames from another source (the network for a voice without
@@ -103,9 +118,25 @@ class SpeechAnimator:
         last = max(first, math.ceil(t1 * self.fps - 1e-9))
         self._next_frame = last
         times = np.arange(first, last, dtype=np.float64) / self.fps
+        gestures = self._plan(text, pcm, rate, phonemes, t0, t1)
         frames = self.frames_for(pcm, rate, phonemes, times - t0, times, lang, alphabet,
                                  (curves, curves_fps, columns) if curves is not None else None)
-        return AnimatedSegment(np.asarray(pcm, dtype=np.float32), rate, start, first, frames)
+        return AnimatedSegment(np.asarray(pcm, dtype=np.float32), rate, start, first, frames,
+                               gestures)
+
+    def _plan(self, text: str, pcm: np.ndarray, rate: int, phonemes: Sequence[PhonemeSpan],
+              t0: float, t1: float) -> list[Gesture]:
+        """The sentence's gestures on the utterance clock, added to the track that draws them."""
+        config = self.gestures
+        if config is None or not config.enabled or not text.strip():
+            return []
+        prosody = analyse(pcm, rate)
+        words = align_words(text, phonemes, voiced_span(prosody))
+        planned = [g.shifted(t0) for g in plan_gestures(text, words, prosody, self._mood,
+                                                        config, end=t1 - t0)]
+        if config.curves:
+            self.track.add(planned)
+        return planned
 
     def frames_for(self, pcm: np.ndarray, rate: int, phonemes: Sequence[PhonemeSpan],
                    local: np.ndarray, utt_times: np.ndarray, lang: str | None,
@@ -125,4 +156,6 @@ class SpeechAnimator:
         full = self.emotions.apply(full, utt_times)
         if self.life is not None:
             full = self.life.apply(full, self.life_offset + utt_times, loudness=loud)
+        if self.track.gestures:
+            full = self.track.apply(full, utt_times)
         return full

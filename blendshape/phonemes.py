@@ -257,6 +257,12 @@ def arpabet_visemes(symbol: str, strict: bool = False) -> list[str]:
     return [vis]
 
 
+def is_pause(phoneme: str) -> bool:
+    """A token that marks a pause or a boundary (``_``, ``,``, ``^``, an empty event), not a
+    sound: where a sentence's phrases break, for placing its words on the audio."""
+    return phoneme.strip() in _SILENCE
+
+
 def merge_codepoint_tokens(spans: Sequence[PhonemeSpan]) -> list[PhonemeSpan]:
     """Re-join Piper's per-code-point tokens into phonemes.
 
