@@ -56,6 +56,7 @@ from bridge.protocol.messages import (
     ClientMessage,
     Curves,
     Error,
+    Gesture,
     Hello,
     Interrupt,
     Message,
@@ -83,6 +84,6 @@ __all__ = [
     "UnknownType", "UnknownVoice", "Unsupported", "UnsupportedProtocol", "error_message",
     # messages
     "CLIENT_TYPES", "SERVER_TYPES", "Audio", "AudioIn", "Chat", "Clear", "ClientMessage",
-    "Curves", "Error", "Hello", "Interrupt", "Message", "Mic", "Ping", "Playback", "Pong",
-    "Reply", "Say", "ServerMessage", "Transcript", "Utterance", "Welcome",
+    "Curves", "Error", "Gesture", "Hello", "Interrupt", "Message", "Mic", "Ping", "Playback",
+    "Pong", "Reply", "Say", "ServerMessage", "Transcript", "Utterance", "Welcome",
 ]

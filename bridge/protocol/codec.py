@@ -136,6 +136,13 @@ def _float(lo: float | None = None) -> Check:
     return check
 
 
+def _unit(value: object) -> float:
+    """A weight in 0..1 (a gesture's strength)."""
+    number = _number(value)
+    _in_range(number, 0.0, 1.0)
+    return number
+
+
 def _enum(*allowed: str) -> Check:
     def check(value: object) -> str:
         text = _str(value)
@@ -211,6 +218,7 @@ _SCHEMAS: dict[type[m.Message], dict[str, Check]] = {
     m.Reply: {"id": _str, "text": _str, "final": _bool, "emotion": _str},
     m.Error: {"code": _str, "message": _str, "fatal": _bool, "ref": _str},
     m.Pong: {"t": _CLOCK, "server_t": _CLOCK},
+    m.Gesture: {"id": _str, "t": _TIME, "name": _str, "duration": _float(0.0), "strength": _unit},
 }
 
 

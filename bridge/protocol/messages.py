@@ -198,9 +198,23 @@ class Pong:
     server_t: float
 
 
+@dataclass(frozen=True, slots=True)
+class Gesture:
+    """A body cue on the utterance clock (``nod``, ``shake``, ``tilt``, ``brow_raise``,
+    ``beat``, ``shrug``; more may come): engines play body animations from it. Its head and
+    brow part is already in the curves."""
+
+    TYPE: ClassVar[str] = "gesture"
+    id: str
+    t: float
+    name: str
+    duration: float
+    strength: float
+
+
 ClientMessage: TypeAlias = Hello | Say | AudioIn | Mic | Chat | Interrupt | Playback | Ping
 ServerMessage: TypeAlias = (
-    Welcome | Utterance | Audio | Curves | Clear | Transcript | Reply | Error | Pong
+    Welcome | Utterance | Audio | Curves | Clear | Transcript | Reply | Error | Pong | Gesture
 )
 Message: TypeAlias = ClientMessage | ServerMessage
 
@@ -209,5 +223,5 @@ CLIENT_TYPES: dict[str, type[ClientMessage]] = {
 }
 SERVER_TYPES: dict[str, type[ServerMessage]] = {
     cls.TYPE: cls
-    for cls in (Welcome, Utterance, Audio, Curves, Clear, Transcript, Reply, Error, Pong)
+    for cls in (Welcome, Utterance, Audio, Curves, Clear, Transcript, Reply, Error, Pong, Gesture)
 }

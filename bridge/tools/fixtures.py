@@ -98,6 +98,7 @@ def _server_fixtures() -> dict[str, m.Message]:
                                  "espeak:en",
                          fatal=False, ref="u2"),
         "pong": m.Pong(t=12.5, server_t=3.25),
+        "gesture": m.Gesture(id=UTTERANCE_ID, t=0.25, name="nod", duration=0.625, strength=0.75),
     }
 
 

@@ -92,6 +92,8 @@ WIRE_FORMS: list[tuple[m.Message, dict[str, Any]]] = [
     (m.Error(code="provider_failed", message="tts", fatal=False, ref="u3"),
      {"type": "error", "code": "provider_failed", "message": "tts", "fatal": False, "ref": "u3"}),
     (m.Pong(t=1, server_t=0.5), {"type": "pong", "t": 1.0, "server_t": 0.5}),
+    (m.Gesture(id="a", t=0.5, name="nod", duration=1, strength=0.75),
+     {"type": "gesture", "id": "a", "t": 0.5, "name": "nod", "duration": 1.0, "strength": 0.75}),
 ]
 
 
@@ -321,6 +323,13 @@ SERVER_REFUSALS: list[tuple[str, bytes, str, str | None]] = [
     ("transcript-no-final", pack({"type": "transcript", "text": "x"}), "invalid_field", "final"),
     ("pong-nan", pack({"type": "pong", "t": 1.0, "server_t": math.nan}), "invalid_field",
      "server_t"),
+    ("gesture-strength", pack({"type": "gesture", "id": "a", "t": 0.0, "name": "nod",
+                               "duration": 0.5, "strength": 1.5}), "invalid_field", "strength"),
+    ("gesture-negative-duration", pack({"type": "gesture", "id": "a", "t": 0.0, "name": "nod",
+                                        "duration": -0.5, "strength": 0.5}),
+     "invalid_field", "duration"),
+    ("gesture-no-name", pack({"type": "gesture", "id": "a", "t": 0.0, "duration": 0.5,
+                              "strength": 0.5}), "invalid_field", "name"),
 ]
 
 
@@ -551,6 +560,8 @@ valid_messages = st.one_of(
     st.builds(m.Reply, id=texts, text=texts, final=st.booleans()),
     st.builds(m.Error, code=texts, message=texts, fatal=st.booleans(), ref=opt_texts),
     st.builds(m.Pong, t=finite, server_t=finite),
+    st.builds(m.Gesture, id=texts, t=times, name=texts, duration=times,
+              strength=st.floats(0.0, 1.0)),
 )
 
 
