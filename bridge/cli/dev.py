@@ -14,6 +14,10 @@ def add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="performance benchmark")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--runs", type=int, default=10)
+    bench.add_argument("--asr", action="store_true",
+                       help="only the offline recognizers side by side (PocketSphinx, Whisper "
+                            "tiny.en): word error rate and end of speech → final transcript on "
+                            "flite's voices, clean and at 10 dB SNR")
 
 
 
@@ -35,6 +39,12 @@ def add_loadtest(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.asr:
+        from bridge.tools import asr_compare
+
+        measured = asr_compare.run()
+        print(json.dumps(measured, indent=1) if args.json else asr_compare.format_report(measured))
+        return 0
     from bridge.tools.bench import run_bench
 
     report = run_bench(runs=args.runs)

