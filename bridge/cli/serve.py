@@ -72,8 +72,8 @@ _BIND_HINTS = {
 
 
 #: The config file's tables serve reads ([live] is `talkbridge live`'s, in a shared file).
-_TABLES = ("server", "session", "life", "outputs", "tts", "dialogue", "vad", "asr", "llm", "live",
-           "scale")
+_TABLES = ("server", "session", "life", "gestures", "outputs", "tts", "dialogue", "vad", "asr",
+           "llm", "live", "scale")
 #: The keys of [server]; the other tables check their own.
 _SERVER_KEYS = ("host", "port", "token", "tokens_file", "tls_cert", "tls_key", "allowed_origins",
                 "max_sessions_per_ip", "drain_seconds", "hello_seconds", "log_json", "engine")
@@ -174,6 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else config_port(server_conf.get("port", 8765)),
         **_security_options(args, server_conf),
         session=SessionConfig.from_table(session_conf, token=token, life=_life_config(conf),
+                                         gestures=_gesture_config(conf),
                                          max_wait=conf.get("scale", {}).get("max_wait", 1.0)),
         dialogue=replace(dialogue_config(conf), warm_up=True),
         freeze_startup_objects=True,
@@ -189,6 +190,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OutputError, ValueError) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
+
+
+def _gesture_config(conf: dict):
+    """The ``[gestures]`` table: nods, shakes, tilts, brow raises, shrugs (and their strength)."""
+    from blendshape.layers.gestures import GestureConfig, GestureConfigError
+
+    try:
+        return GestureConfig.from_dict(conf.get("gestures", {}))
+    except GestureConfigError as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
 
 
 def _life_config(conf: dict):

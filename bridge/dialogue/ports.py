@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
+from blendshape.layers.gestures import GestureConfig
 from bridge.dialogue.heard import SpokenReply
 from bridge.protocol import messages as m
 from bridge.speech.tts.base import SpeechChunk, TTSProvider, Voice
@@ -23,6 +24,7 @@ class ReplyUtterance(Protocol):
 
     id: str
     emotion: str | dict[str, float] | None
+    gestures: GestureConfig | None  # the speaking character's style
     presynth: dict[str, asyncio.Future[list[SpeechChunk]]]
     spoken: SpokenReply
     wall_start: float | None

@@ -137,6 +137,7 @@ class Replier:
                                 on_end=self.reply_ended,
                                 on_first_audio=lambda t: self._first_audio(reply, t))
         reply.utt = utt
+        utt.gestures = getattr(answering.persona, "gestures", None)  # the character's style
         if prepared is not None and prepared.first_sentence and prepared.audio is not None:
             utt.presynth[prepared.first_sentence] = prepared.audio
         reply.writer = self._spawn(self._write(reply, deltas, sentences, prepared),

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator, Callable, Literal, Sequence
 
 import yaml
 
+from blendshape.layers.gestures import GestureConfig, GestureConfigError
 from bridge.llm.base import ChatMessage
 from bridge.llm.recall import conversation_facts, fill
 from bridge.llm.retrieval import Index
@@ -27,7 +28,7 @@ KNOWLEDGE_THRESHOLD = 0.18
 #: Knowledge given to a real model must at least touch the question.
 CONTEXT_THRESHOLD = 0.08
 
-_KEYS = ("name", "greeting", "style", "fallback", "intents", "knowledge")
+_KEYS = ("name", "greeting", "style", "fallback", "intents", "knowledge", "gestures")
 _INTENT_KEYS = ("name", "examples", "answer", "emotion", "otherwise")
 
 
@@ -66,6 +67,8 @@ class Persona:
     intents: list[Intent] = field(default_factory=list)
     knowledge: list[str] = field(default_factory=list)  # "heading: paragraph"
     source: str = "<memory>"
+    #: The character's gesture style over the server's [gestures] (None: the server's alone).
+    gestures: GestureConfig | None = None
 
     def __post_init__(self) -> None:
         self._examples = [(i, ex) for i, intent in enumerate(self.intents) for ex in intent.examples]
@@ -122,9 +125,15 @@ class Persona:
             raise fail("intents", "must be a list of {name, examples, answer, emotion?}")
         intents = [_intent(raw, k, fail) for k, raw in enumerate(raw_intents)]
         knowledge = _knowledge(data.get("knowledge"), path, fail)
+        gestures = None
+        if data.get("gestures") is not None:
+            try:
+                gestures = GestureConfig.from_dict(data["gestures"], where="gestures")
+            except GestureConfigError as exc:
+                raise PersonaError(f"{where}: {exc}") from None
         return cls(name=name.strip(), greeting=data.get("greeting", ""),
                    style=data.get("style", ""), fallback=data.get("fallback", cls.fallback),
-                   intents=intents, knowledge=knowledge, source=where)
+                   intents=intents, knowledge=knowledge, source=where, gestures=gestures)
 
     # ---- answering ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Awaitable, Callable, Protocol
 import numpy as np
 
 from blendshape.animator import ANIMATORS
+from blendshape.layers.gestures import GestureConfig
 from blendshape.layers.life import LifeConfig
 from blendshape.net.engine import Engine
 from blendshape.net.stream import Stream
@@ -51,6 +52,8 @@ class SessionConfig:
     max_audio_in_backlog: float = 60.0
     idle: bool = True
     life: LifeConfig = field(default_factory=LifeConfig)  # blinks, gaze, head, breathing
+    #: Nods, shakes, tilts, brow raises and shrugs on the words ([gestures]).
+    gestures: GestureConfig = field(default_factory=GestureConfig)
     animator: str = "auto"  # one of blendshape.animator.ANIMATORS (what animates speech)
     #: Admission control ([scale] max_wait): a say or chat whose speech couldn't start within
     #: this many seconds on the server's synthesis queue gets `busy` at once.
@@ -69,11 +72,13 @@ class SessionConfig:
                 raise ValueError(f"[session] {name} must be {what} {span}, not {value!r}")
         if not isinstance(self.idle, bool):
             raise ValueError(f"[session] idle must be true or false, not {self.idle!r}")
+        if not isinstance(self.gestures, GestureConfig):
+            raise ValueError("gestures are set in their own [gestures] table, not in [session]")
 
     @classmethod
     def from_table(cls, table: dict, **fixed: object) -> "SessionConfig":
         """The ``[session]`` table of a config file, every key checked; ``fixed`` fields
-        (token, life) come from elsewhere and may not be set here."""
+        (token, life, gestures) come from elsewhere and may not be set here."""
         known = set(cls.__dataclass_fields__) - set(fixed)
         unknown = sorted(set(table) - known)
         if unknown:

@@ -56,6 +56,7 @@ class SpeechPipeline:
         await out.send(m.Utterance(id=utt.id, state="start", source=utt.source,
                                    text=utt.text or None))
         pacer = Pacer(out.clock, out.sleep, self.config.lead)
+        gestures = self.config.gestures.styled(utt.gestures)
         animator: SpeechAnimator | None = None
         # The next sentence is synthesized while this one plays, not in its last `lead`.
         chunks = Ahead(self._chunks(utt))
@@ -64,13 +65,17 @@ class SpeechPipeline:
                 if animator is None:  # a reply's emotion is known once its first sentence is
                     await self._hold_start(chunk, chunks)
                     animator = SpeechAnimator(fps=hello.fps, emotion=utt.emotion, life=out.life,
-                                              life_offset=out.life_time())
+                                              life_offset=out.life_time(), gestures=gestures)
                 start = animator.duration
                 curves, fps, columns = await self._curves_source(chunk, hello.fps)
                 seg = animator.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang,
                                    chunk.alphabet, curves=curves, curves_fps=fps,
-                                   columns=columns)
+                                   columns=columns, text=chunk.text)
                 utt.spoken.add(start, animator.duration, chunk.text)
+                if gestures.messages:  # before the audio they land on
+                    for g in seg.gestures:
+                        await out.send(m.Gesture(id=utt.id, t=g.t, name=g.name,
+                                                 duration=g.duration, strength=g.strength))
                 for wire in chunker.push(seg.pcm, seg.rate, seg.frames):
                     await self._send_chunk(utt, wire, pacer)
             for wire in chunker.finish():

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
+from blendshape.layers.gestures import GestureConfig
 from bridge.dialogue.heard import SpokenReply
 from bridge.speech.tts.base import SpeechChunk, TTSProvider, Voice
 
@@ -29,6 +30,8 @@ class Utterance:
     sentences: AsyncIterator[str] | None = None
     on_end: Callable[["Utterance", str], None] | None = None
     on_first_audio: Callable[[float], None] | None = None
+    #: The speaking character's gesture style (a persona's), over the server's [gestures].
+    gestures: GestureConfig | None = None
     spoken: SpokenReply = field(default_factory=SpokenReply)
     #: Sentences synthesized ahead (while the user paused), by text.
     presynth: dict[str, "asyncio.Future[list[SpeechChunk]]"] = field(default_factory=dict)

@@ -10,7 +10,8 @@ The rules of DESIGN §3, in one place:
   ``max_curves`` wait, the oldest go first, idle before utterance frames, and the client
   gets one ``slow_consumer`` error per episode (until it has caught up).
 * Control messages (``utterance``, ``clear``, ``error``, ``welcome``, ``pong``…) always go.
-* A ``clear`` purges what is still queued for its utterance: the engine would drop it anyway.
+* A ``clear`` purges what is still queued for its utterance (audio, curves, gestures): the
+  engine would drop it anyway.
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ class Outbox:
     def _purge(self, utt_id: str) -> None:
         keep: deque[m.ServerMessage] = deque()
         for x in self._queue:
-            if isinstance(x, (m.Audio, m.Curves)) and x.id == utt_id:
+            if isinstance(x, (m.Audio, m.Curves, m.Gesture)) and x.id == utt_id:
                 if isinstance(x, m.Audio):
                     self._audio -= 1
-                else:
+                elif isinstance(x, m.Curves):
                     self._curves -= 1
                 continue
             keep.append(x)

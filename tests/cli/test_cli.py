@@ -163,6 +163,10 @@ def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
     ([], "[sesion]\nlead = 0.3\n", "talkbridge serve: unknown table(s) in the config: [sesion]; valid: "),
     ([], "[server]\nprot = 8000\n", "talkbridge serve: unknown key(s) in [server]: prot; valid: "),
     ([], '[outputs]\nvmcc = "127.0.0.1"\n', "talkbridge serve: unknown key(s) in [outputs]: vmcc; valid: "),
+    ([], "[gestures]\nnods = false\n", "talkbridge serve: unknown [gestures] key 'nods'; known: "
+                                       "enabled, strength, curves, messages, nod, shake"),
+    ([], "[gestures]\nstrength = 5\n", "talkbridge serve: gestures.strength must be a number "
+                                       "from 0 to 2, not 5"),
     (["--host", "8.8.8.8"], "", "talkbridge serve: can't listen on 8.8.8.8:0 (Cannot assign "
                                  "requested address): it isn't an address of this machine"),
 ])

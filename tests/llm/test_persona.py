@@ -135,6 +135,8 @@ def test_markdown_becomes_paragraphs_under_their_headings():
     ("name: X\nmood: calm", "mood"), ("name: X\nknowledge: nowhere", "knowledge"),
     ("name: X\nknowledge: [a]", "knowledge"),
     ("name: [unclosed", "not valid YAML"),
+    ("name: X\ngestures: {nods: false}", "gestures"), ("name: X\ngestures: calm", "gestures"),
+    ("name: X\ngestures: {strength: 9}", "gestures.strength"),
 ])
 def test_bad_persona_files_name_the_file_and_the_key(tmp_path, text, key):
     path = tmp_path / "p.yaml"
@@ -142,6 +144,12 @@ def test_bad_persona_files_name_the_file_and_the_key(tmp_path, text, key):
     with pytest.raises(PersonaError) as info:
         Persona.load(path)
     assert key in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_persona_sets_its_gesture_style():
+    calm = Persona.from_dict({"name": "Cal", "gestures": {"strength": 0.5, "shrug": False}})
+    assert calm.gestures is not None and calm.gestures.strength == 0.5 and not calm.gestures.shrug
+    assert Persona.from_dict({"name": "Ann"}).gestures is None  # the server's style alone
 
 
 def test_a_missing_persona_file_is_named(tmp_path):

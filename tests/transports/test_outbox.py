@@ -50,6 +50,7 @@ async def test_audio_waits_for_space_and_is_never_dropped():
 
 async def test_clear_purges_the_utterance_but_nothing_else():
     box = Outbox()
+    await box.put(m.Gesture(id="a", t=0.5, name="nod", duration=0.6, strength=0.7))
     await box.put(audio("a", 0))
     await box.put(curves("a", 0))
     await box.put(curves("idle", 0))
@@ -58,6 +59,7 @@ async def test_clear_purges_the_utterance_but_nothing_else():
     msgs = await drain(box)
     assert [(type(x).__name__, x.id) for x in msgs] == [("Curves", "idle"), ("Audio", "b"),
                                                          ("Clear", "a")]
+    assert (box._curves, box._audio) == (0, 0)  # a gesture counted as neither
 
 
 async def test_a_new_episode_warns_again():

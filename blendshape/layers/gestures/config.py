@@ -60,8 +60,8 @@ class GestureConfig:
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], where: str = "[gestures]") -> GestureConfig:
-        """From a TOML table (or a persona's ``gestures:``); unknown keys and bad values raise
-        GestureConfigError naming ``where``."""
+        """From a TOML table (or a persona's ``gestures:``); unknown keys (named with
+        ``where``) and bad values raise GestureConfigError."""
         if not isinstance(table, Mapping):
             raise GestureConfigError(f"{where} must be a table of settings, not {table!r}")
         known = [f.name for f in fields(cls)]
@@ -69,10 +69,7 @@ class GestureConfig:
         if unknown:
             raise GestureConfigError(f"unknown {where} key{'s' if len(unknown) > 1 else ''} "
                                      f"{', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-        try:
-            return cls(**table)
-        except GestureConfigError as exc:
-            raise GestureConfigError(f"{where}: {exc}") from None
+        return cls(**table)
 
     def styled(self, style: GestureConfig | None) -> GestureConfig:
         """This server's settings with a persona's ``style`` on top.
