@@ -34,5 +34,11 @@ namespace TalkBridgeEvents
 		{
 			Component.OnError.Broadcast(FromUtf8(Error->code), FromUtf8(Error->message), Error->fatal);
 		}
+		else if (const auto* Gesture = std::get_if<talkbridge::GestureEvent>(&Event))
+		{
+			const talkbridge::Gesture& G = Gesture->gesture;
+			Component.OnGesture.Broadcast(FromUtf8(G.id), FName(*FromUtf8(G.name)),
+				static_cast<float>(G.strength), static_cast<float>(G.duration));
+		}
 	}
 }

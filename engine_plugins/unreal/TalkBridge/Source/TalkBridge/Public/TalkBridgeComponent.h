@@ -20,6 +20,7 @@ DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FTalkBridgeUtteranceEndedEvent, c
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FTalkBridgeTranscriptEvent, const FString&, Text, bool, bFinal);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FTalkBridgeReplyEvent, const FString&, ReplyId, const FString&, Text, bool, bFinal);
 DECLARE_DYNAMIC_MULTICAST_DELEGATE_ThreeParams(FTalkBridgeErrorEvent, const FString&, Code, const FString&, Message, bool, bFatal);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_FourParams(FTalkBridgeGestureEvent, const FString&, UtteranceId, FName, Gesture, float, Strength, float, Duration);
 
 UCLASS(ClassGroup = (TalkBridge), meta = (BlueprintSpawnableComponent))
 class TALKBRIDGE_API UTalkBridgeComponent : public UActorComponent
@@ -133,6 +134,12 @@ public:
 
 	UPROPERTY(BlueprintAssignable, Category = "TalkBridge")
 	FTalkBridgeErrorEvent OnError;
+
+	/** A body cue (nod, shake, tilt, brow_raise, beat, shrug) as the voice reaches its word:
+	 *  play a montage or set an Anim Blueprint variable. Its head and brow part is already in
+	 *  the face's curves. Strength is 0..1, Duration in seconds. */
+	UPROPERTY(BlueprintAssignable, Category = "TalkBridge")
+	FTalkBridgeGestureEvent OnGesture;
 
 	//~ UActorComponent
 	virtual void BeginPlay() override;

@@ -1,6 +1,7 @@
 // ClientSession: messages out and server messages in (playback lives in ClientSessionPlayback.cpp).
 #include "TalkBridgeProtocol/ClientSession.h"
 
+#include <iterator>
 #include <utility>
 
 #include "TalkBridgeProtocol/Codec.h"
@@ -38,6 +39,11 @@ Bytes ClientSession::Interrupt(const std::optional<std::string>& id) {
 
 void ClientSession::Receive(const std::uint8_t* data, std::size_t size, double now) {
     Result<ServerMessage> decoded = DecodeServer(data, size);
+    if (!decoded && decoded.Error().code == ErrorCode::UnknownType &&
+        decoded.Error().message.find("travels the other way") == std::string::npos) {
+        ++unknown_;  // a newer server's message: the protocol only ever adds types
+        return;
+    }
     if (!decoded) {
         LocalError(WireCode(decoded.Error().code), decoded.Error().message);
         return;
@@ -55,6 +61,7 @@ void ClientSession::Receive(const ServerMessage& message, double now) {
     if (const auto* m = std::get_if<Transcript>(&message)) return events_.push_back(*m);
     if (const auto* m = std::get_if<Reply>(&message)) return events_.push_back(*m);
     if (const auto* m = std::get_if<Pong>(&message)) return events_.push_back(*m);
+    if (const auto* m = std::get_if<Gesture>(&message)) return OnGesture(*m);
     if (const auto* m = std::get_if<ServerError>(&message)) {
         events_.push_back(ErrorEvent{m->code, m->message, m->fatal, m->ref.value_or(""), true});
     }
@@ -106,6 +113,18 @@ void ClientSession::OnCurves(const Curves& curves, double now) {
     if (curves.id == IdleId()) return idle_.Add(now, curves.t, curves.fps, frames.Value());
     if (Buffered* u = Find(curves.id)) return u->curves.Add(curves.t, curves.fps, frames.Value());
     ++ignored_;
+}
+
+void ClientSession::OnGesture(const Gesture& gesture) {
+    Buffered* u = Find(gesture.id);
+    if (!u) {
+        ++ignored_;
+        return;
+    }
+    auto at = u->gestures.end();
+    while (at != u->gestures.begin() && std::prev(at)->t > gesture.t) --at;
+    u->gestures.insert(at, gesture);
+    if (u->started) FireGestures(*u, PositionOf(*u));  // already reached (arrived late)
 }
 
 ClientSession::Buffered* ClientSession::Find(const std::string& id) {

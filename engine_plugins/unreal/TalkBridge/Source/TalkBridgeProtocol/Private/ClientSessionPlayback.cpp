@@ -44,6 +44,7 @@ void ClientSession::Advance() {
             events_.push_back(UtteranceStartedEvent{u.id, u.text});
             Report(u, PlaybackState::Started);
         }
+        if (u.started) FireGestures(u, PositionOf(u));
         if (!done) {
             if (u.started && PositionOf(u) - u.last_report >= config_.report_interval - 1e-9) {
                 Report(u, PlaybackState::Position);
@@ -53,6 +54,13 @@ void ClientSession::Advance() {
         Report(u, PlaybackState::Finished, false);
         events_.push_back(UtteranceFinishedEvent{u.id, false, u.reason, PositionOf(u)});
         utterances_.pop_front();
+    }
+}
+
+void ClientSession::FireGestures(Buffered& u, double position) {
+    while (!u.gestures.empty() && u.gestures.front().t <= position + 1e-9) {
+        events_.push_back(GestureEvent{std::move(u.gestures.front())});
+        u.gestures.pop_front();
     }
 }
 

@@ -81,11 +81,21 @@ ServerMessage BuildError(const FieldReader& f) {
 
 ServerMessage BuildPong(const FieldReader& f) { return Pong{f.Number("t", kAnyClock), f.Number("server_t", kAnyClock)}; }
 
+ServerMessage BuildGesture(const FieldReader& f) {
+    Gesture m;
+    m.id = f.Str("id");
+    m.t = f.Number("t", 0.0);
+    m.name = f.Str("name");
+    m.duration = f.Number("duration", 0.0);
+    m.strength = f.Number("strength", 0.0, 1.0);
+    return m;
+}
+
 using Builder = ServerMessage (*)(const FieldReader&);
 /// In ServerMessage's alternative order, which is also the order of kServerTypeNames.
-constexpr Builder kBuilders[] = {BuildWelcome, BuildUtterance, BuildAudio,
-                                 BuildCurves,  BuildClear,     BuildTranscript,
-                                 BuildReply,   BuildError,     BuildPong};
+constexpr Builder kBuilders[] = {BuildWelcome, BuildUtterance, BuildAudio, BuildCurves,
+                                 BuildClear,   BuildTranscript, BuildReply, BuildError,
+                                 BuildPong,    BuildGesture};
 static_assert(std::size(kBuilders) == std::variant_size_v<ServerMessage>, "one builder per type");
 
 int IndexOf(const std::string& name, const char* const* names) {

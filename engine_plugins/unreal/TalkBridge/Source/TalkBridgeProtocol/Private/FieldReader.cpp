@@ -104,6 +104,14 @@ double FieldReader::Number(const char* name, double lo) const {
     return number;
 }
 
+double FieldReader::Number(const char* name, double lo, double hi) const {
+    const double number = Number(name, lo);
+    if (number > hi) {
+        Reject(name, "must be " + FormatNumber(lo) + ".." + FormatNumber(hi) + ", got " + FormatNumber(number));
+    }
+    return number;
+}
+
 Bytes FieldReader::Bin(const char* name) const {
     const msgpack::object& value = Require(name);
     if (value.type != msgpack::type::BIN) Expected(name, "bin", value);

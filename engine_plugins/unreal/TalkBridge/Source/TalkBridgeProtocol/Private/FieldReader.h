@@ -27,6 +27,8 @@ public:
     std::int64_t Int(const char* name, std::int64_t lo, std::int64_t hi) const;
     /// Any finite number not below lo (pass -inf for "any").
     double Number(const char* name, double lo) const;
+    /// Any finite number in lo..hi.
+    double Number(const char* name, double lo, double hi) const;
     Bytes Bin(const char* name) const;
     std::vector<std::string> Names(const char* name) const;
     /// The index of the field's value in `allowed` (a null-terminated list of strings).

@@ -11,7 +11,8 @@ inline constexpr const char* kReasonNames[] = {"done", "interrupted", "error", n
 inline constexpr const char* kPlaybackStateNames[] = {"started", "position", "finished", nullptr};
 
 inline constexpr const char* kServerTypeNames[] = {"welcome", "utterance", "audio", "curves", "clear",
-                                                   "transcript", "reply", "error", "pong", nullptr};
+                                                   "transcript", "reply", "error", "pong", "gesture",
+                                                   nullptr};
 inline constexpr const char* kClientTypeNames[] = {"hello", "say", "audio_in", "mic", "chat",
                                                    "interrupt", "playback", "ping", nullptr};
 

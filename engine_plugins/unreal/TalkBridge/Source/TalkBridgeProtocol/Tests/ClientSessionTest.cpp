@@ -261,6 +261,61 @@ TEST(ClientSessionBlend, IdleBlendsInAndOutAroundSpeech) {
     EXPECT_EQ(out[0], 0.0f);
 }
 
+std::vector<GestureEvent> Gestures(const std::vector<SessionEvent>& events) {
+    std::vector<GestureEvent> out;
+    for (const SessionEvent& e : events) {
+        if (const auto* g = std::get_if<GestureEvent>(&e)) out.push_back(*g);
+    }
+    return out;
+}
+
+TEST_F(SessionTest, AGestureFiresWhenThePlayerReachesItsTimeNotWhenItArrives) {
+    Start("u1", 5);
+    Receive(Gesture{"u1", 0.35, "tilt", 0.5, 0.5});
+    Receive(Gesture{"u1", 0.25, "nod", 0.6, 0.75});  // out of order: fired by t
+    Pull();
+    Play(200);
+    EXPECT_TRUE(Gestures(session->TakeEvents()).empty());
+    Play(60);  // 0.26 s
+    auto fired = Gestures(session->TakeEvents());
+    ASSERT_EQ(fired.size(), 1u);
+    EXPECT_EQ(fired[0].gesture.name, "nod");
+    EXPECT_EQ(fired[0].gesture.id, "u1");
+    EXPECT_EQ(fired[0].gesture.strength, 0.75);
+    Play(100);  // 0.36 s
+    fired = Gestures(session->TakeEvents());
+    ASSERT_EQ(fired.size(), 1u);
+    EXPECT_EQ(fired[0].gesture.name, "tilt");
+    Receive(Gesture{"u1", 0.1, "beat", 0.3, 0.5});  // late: its time has passed, fire now
+    ASSERT_EQ(Gestures(session->TakeEvents()).size(), 1u);
+}
+
+TEST_F(SessionTest, GesturesOfAClearedOrUnknownUtteranceNeverFire) {
+    Start("u1", 5);
+    Receive(Gesture{"u1", 0.2, "nod", 0.6, 0.75});
+    Receive(Gesture{"nope", 0.0, "nod", 0.6, 0.75});
+    EXPECT_EQ(session->IgnoredMessages(), 1);
+    Pull();
+    Play(100);
+    Receive(Clear{"u1"});
+    Pull();
+    Play(300);
+    EXPECT_TRUE(Gestures(session->TakeEvents()).empty());
+}
+
+TEST_F(SessionTest, AMessageTypeNewerThanThisCoreIsSkippedWithoutAnError) {
+    // {"type": "wink", "id": "u1"}: what a later server may send.
+    const Bytes future = {0x82, 0xa4, 't', 'y', 'p', 'e', 0xa4, 'w', 'i', 'n', 'k', 0xa2, 'i', 'd', 0xa2, 'u', '1'};
+    session->Receive(future.data(), future.size(), 0.0);
+    EXPECT_TRUE(session->TakeEvents().empty());
+    EXPECT_EQ(session->UnknownServerMessages(), 1);
+    const Bytes hello = testing::ReadFixture("hello");  // a client message from the server is a fault
+    session->Receive(hello.data(), hello.size(), 0.0);
+    const auto events = session->TakeEvents();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(std::get<ErrorEvent>(events[0]).code, "unknown_type");
+}
+
 TEST_F(SessionTest, UndecodableBytesBecomeALocalErrorAndTheSessionGoesOn) {
     const Bytes junk = {0x93, 0x01};
     session->Receive(junk.data(), junk.size(), 0.0);

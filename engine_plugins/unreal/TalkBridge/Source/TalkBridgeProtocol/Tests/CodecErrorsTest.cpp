@@ -214,6 +214,27 @@ TEST(CodecErrors, EnumsAndRanges) {
     EXPECT_EQ(state.message, "utterance.state: must be one of start, end; got 'paused'");
 }
 
+TEST(CodecErrors, AGesturesStrengthIsAWeight) {
+    const auto gesture = [](double strength) {
+        return Pack([strength](Packer& p) {
+            p.pack_map(6);
+            p.pack(std::string("type")); p.pack(std::string("gesture"));
+            p.pack(std::string("id")); p.pack(std::string("u1"));
+            p.pack(std::string("t")); p.pack_f64(0.5);
+            p.pack(std::string("name")); p.pack(std::string("nod"));
+            p.pack(std::string("duration")); p.pack_f64(0.6);
+            p.pack(std::string("strength")); p.pack_f64(strength);
+        });
+    };
+    const ProtocolError strong = ErrorOf(gesture(1.5));
+    EXPECT_EQ(strong.code, ErrorCode::InvalidField);
+    EXPECT_EQ(strong.field, "strength");
+    EXPECT_EQ(strong.message, "gesture.strength: must be 0..1, got 1.5");
+    Result<ServerMessage> ok = DecodeServer(gesture(1.0));
+    ASSERT_TRUE(ok.Ok()) << ok.Error().message;
+    EXPECT_EQ(std::get<Gesture>(ok.Value()).strength, 1.0);
+}
+
 TEST(CodecErrors, OversizedMessagesAreRefusedUnread) {
     const Bytes big(kMaxMessageBytes + 1, 0x00);
     EXPECT_EQ(ErrorOf(big).code, ErrorCode::MessageTooLarge);

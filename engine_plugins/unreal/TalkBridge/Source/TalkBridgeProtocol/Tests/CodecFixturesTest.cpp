@@ -123,6 +123,16 @@ TEST(CodecFixtures, SmallServerMessages) {
     EXPECT_EQ(pong.server_t, 3.25);
 }
 
+TEST(CodecFixtures, Gesture) {
+    const Gesture m = DecodeAs<Gesture>("gesture");
+    EXPECT_EQ(m.id, "u1");
+    EXPECT_EQ(m.t, 0.25);
+    EXPECT_EQ(m.name, "nod");
+    EXPECT_EQ(m.duration, 0.625);
+    EXPECT_EQ(m.strength, 0.75);
+    EXPECT_STREQ(TypeName(ServerMessage{m}), "gesture");
+}
+
 TEST(CodecFixtures, ClientFixturesAreRefusedAsServerMessages) {
     for (const char* stem : {"hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping"}) {
         Result<ServerMessage> result = DecodeServer(ReadFixture(stem));
@@ -213,7 +223,7 @@ TEST(CodecFixtures, OptionalFieldsAreLeftOff) {
 }
 
 TEST(CodecFixtures, EveryStemIsCovered) {
-    EXPECT_EQ(testing::FixtureStems().size(), 19u);
+    EXPECT_EQ(testing::FixtureStems().size(), 20u);
     for (const std::string& stem : testing::FixtureStems()) EXPECT_FALSE(ReadFixture(stem).empty()) << stem;
 }
 

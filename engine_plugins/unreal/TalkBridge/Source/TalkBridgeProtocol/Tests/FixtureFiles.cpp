@@ -27,7 +27,7 @@ const std::vector<std::string>& FixtureStems() {
     static const std::vector<std::string> stems = {
         "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping",
         "welcome", "utterance_start", "utterance_end", "audio", "curves", "curves_f32",
-        "clear", "transcript", "reply", "error", "pong"};
+        "clear", "transcript", "reply", "error", "pong", "gesture"};
     return stems;
 }
 

@@ -9,7 +9,9 @@
 //
 // Utterances play one at a time in the order the server started them. Only the playing one
 // is handed to the player; `clear` or a local Interrupt() drops an utterance at once
-// (PullAudio() then says `flush`: the player must drop what it has queued).
+// (PullAudio() then says `flush`: the player must drop what it has queued). A `gesture`
+// waits with its utterance and becomes a GestureEvent when the playback position reaches
+// its `t`. Server message types this core does not know are skipped (UnknownServerMessages).
 #pragma once
 
 #include <cstdint>
@@ -75,8 +77,10 @@ public:
     /// Seconds of the current utterance played (0 when none).
     double CurrentPosition() const;
     std::size_t QueuedUtterances() const { return utterances_.size(); }
-    /// Audio and curves that arrived for no known utterance (cleared, or never started).
+    /// Audio, curves and gestures that arrived for no known utterance (cleared, or never started).
     std::int64_t IgnoredMessages() const { return ignored_; }
+    /// Messages of a type newer than this core (forward compatibility: skipped, not an error).
+    std::int64_t UnknownServerMessages() const { return unknown_; }
 
 private:
     struct Buffered {
@@ -84,6 +88,7 @@ private:
         std::string text;
         AudioJitterBuffer audio;
         CurveTrack curves;
+        std::deque<Gesture> gestures;  ///< by t; fired as playback reaches them
         std::optional<EndReason> reason;
         bool queued = false;    ///< its audio is being handed to the player
         bool started = false;   ///< UtteranceStarted was emitted
@@ -95,6 +100,8 @@ private:
     void OnUtterance(const Utterance& utterance);
     void OnAudio(const Audio& audio);
     void OnCurves(const Curves& curves, double now);
+    void OnGesture(const Gesture& gesture);
+    void FireGestures(Buffered& u, double position);
     Buffered* Find(const std::string& id);
     void Drop(const std::string& id);
     void DropAll();
@@ -114,6 +121,7 @@ private:
     bool flush_pending_ = false;
     std::int64_t next_id_ = 1;
     std::int64_t ignored_ = 0;
+    std::int64_t unknown_ = 0;
     double speech_weight_ = 0.0;
     std::optional<double> last_sample_time_;
     std::vector<float> last_speech_;

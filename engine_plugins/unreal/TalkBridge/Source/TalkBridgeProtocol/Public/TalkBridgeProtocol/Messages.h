@@ -145,8 +145,18 @@ struct Pong {
     double server_t = 0.0;
 };
 
+/// A body cue on the utterance clock: play it when the playback of `id` reaches `t`. Its head
+/// and brow part is already in the curves; this is for body animations.
+struct Gesture {
+    std::string id;
+    double t = 0.0;         ///< start, seconds on the utterance's audio clock
+    std::string name;       ///< nod, shake, tilt, brow_raise, beat, shrug (more may come)
+    double duration = 0.0;  ///< seconds
+    double strength = 0.0;  ///< 0..1
+};
+
 using ServerMessage =
-    std::variant<Welcome, Utterance, Audio, Curves, Clear, Transcript, Reply, ServerError, Pong>;
+    std::variant<Welcome, Utterance, Audio, Curves, Clear, Transcript, Reply, ServerError, Pong, Gesture>;
 
 /// The id the server gives idle curves (session clock, between utterances).
 inline const char* IdleId() { return "idle"; }

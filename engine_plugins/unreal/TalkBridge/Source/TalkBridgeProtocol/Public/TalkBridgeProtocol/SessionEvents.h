@@ -36,7 +36,13 @@ struct ErrorEvent {
     bool from_server = true;
 };
 
-using SessionEvent =
-    std::variant<ConnectedEvent, UtteranceStartedEvent, UtteranceFinishedEvent, Transcript, Reply, ErrorEvent, Pong>;
+/// The playing utterance reached a gesture's `t` (its playback position, not arrival):
+/// time for the body animation. Gestures of an utterance that is dropped never fire.
+struct GestureEvent {
+    Gesture gesture;
+};
+
+using SessionEvent = std::variant<ConnectedEvent, UtteranceStartedEvent, UtteranceFinishedEvent, Transcript,
+                                  Reply, ErrorEvent, Pong, GestureEvent>;
 
 }  // namespace talkbridge
