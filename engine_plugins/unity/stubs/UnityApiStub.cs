@@ -13,6 +13,9 @@ namespace UnityEngine {
   public class Renderer : Component {}
   public class SkinnedMeshRenderer : Renderer { public Mesh sharedMesh; public void SetBlendShapeWeight(int i, float w){} public float GetBlendShapeWeight(int i)=>0; }
   public class AudioSource : Behaviour { public bool isPlaying; public void Play(){} }
+  public enum AnimatorControllerParameterType { Float = 1, Int = 3, Bool = 4, Trigger = 9 }
+  public class AnimatorControllerParameter { public string name; public AnimatorControllerParameterType type; }
+  public class Animator : Behaviour { public AnimatorControllerParameter[] parameters; public void SetTrigger(string name){} }
   public class AudioClip : Object { public int samples, frequency; public bool GetData(float[] d, int o)=>true; }
   public static class Microphone { public static AudioClip Start(string d, bool l, int s, int f)=>null; public static int GetPosition(string d)=>0; public static void End(string d){} }
   public static class AudioSettings { public static int outputSampleRate; public static void GetDSPBufferSize(out int a, out int b){a=b=0;} public delegate void AudioConfigurationChangeHandler(bool deviceWasChanged); public static event AudioConfigurationChangeHandler OnAudioConfigurationChanged; static void X(){OnAudioConfigurationChanged?.Invoke(false);} }

@@ -3,12 +3,18 @@
 // resampler to AudioSettings.outputSampleRate) which fills a lock-free ring; the audio
 // thread drains it in OnAudioFilterRead (no lock, no allocation) and stamps an AudioClock so
 // the face moves smoothly between audio callbacks. Playback reports go back to the server.
+// The server's gestures (a nod on "yes", a shrug on "I don't know") fire onGesture, and
+// optionally an Animator trigger, when the audio being heard reaches their word.
+using System;
 using System.Diagnostics;
 using TalkBridge.Core;
 using UnityEngine;
+using UnityEngine.Events;
 
 namespace TalkBridge
 {
+    [Serializable] public sealed class GestureEvent : UnityEvent<string, float, float> { } // name, strength 0..1, duration s
+
     [AddComponentMenu("TalkBridge/TalkBridge Audio")]
     [RequireComponent(typeof(AudioSource))]
     [DisallowMultipleComponent]
@@ -25,6 +31,13 @@ namespace TalkBridge
         public float reportInterval = 0.5f;
         [Tooltip("Extra output latency past Unity's DSP ring, seconds (Bluetooth headsets add 0.1-0.3); the face is sampled this much later")]
         [Range(0f, 0.5f)] public float extraOutputLatency = 0f;
+
+        [Header("Gestures (body cues; the head and brows already move in the face)")]
+        [Tooltip("Fired when the voice reaches a gesture's word: name (nod, shake, tilt, brow_raise, beat, shrug), strength 0..1, duration in seconds")]
+        public GestureEvent onGesture = new GestureEvent();
+        [Tooltip("Optional: set the trigger named triggerPrefix + gesture name (e.g. \"nod\") on this Animator, when its controller has one")]
+        public Animator animator;
+        public string triggerPrefix = "";
 
         Playout playout;
         AudioClock clock = new AudioClock();
@@ -108,6 +121,19 @@ namespace TalkBridge
             playout.Sample(heard, Time.deltaTime, pose);
             Playback report;
             while (playout.TryTakeReport(out report)) if (client != null) client.Send(report);
+            Gesture gesture;
+            while (playout.TryTakeGesture(out gesture)) FireGesture(gesture);
+        }
+
+        void FireGesture(Gesture gesture)
+        {
+            onGesture.Invoke(gesture.Name, (float)gesture.Strength, (float)gesture.Duration);
+            if (animator == null) return;
+            string trigger = triggerPrefix + gesture.Name;
+            foreach (AnimatorControllerParameter p in animator.parameters)
+            {
+                if (p.type == AnimatorControllerParameterType.Trigger && p.name == trigger) { animator.SetTrigger(trigger); return; }
+            }
         }
 
         /// <summary>Audio thread: mono speech from the ring, copied to every output channel.</summary>

@@ -183,7 +183,7 @@ namespace TalkBridge
                     frame.SetLength(0);
                     if (r.MessageType != WebSocketMessageType.Binary) { Post(() => onError.Invoke("text_frame", "the server sent a text frame")); continue; }
                     Message message;
-                    try { message = Codec.DecodeServer(bytes); }
+                    try { if (!Codec.TryDecodeServer(bytes, out message)) continue; } // a newer server's type: skipped
                     catch (ProtocolException e) { Post(() => onError.Invoke(e.Code, e.Message)); continue; }
                     if (message is Welcome) backoff.Reset();
                     var error = message as ErrorMessage;

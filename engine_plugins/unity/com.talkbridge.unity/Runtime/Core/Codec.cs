@@ -29,6 +29,8 @@ namespace TalkBridge.Core
             { ErrorMessage.TypeName, f => new ErrorMessage { Code = f.Str("code"), Message = f.Str("message"),
                 Fatal = f.OptBool("fatal") ?? false, Ref = f.OptStr("ref") } },
             { Pong.TypeName, f => new Pong { T = f.Clock("t"), ServerT = f.Clock("server_t") } },
+            { Gesture.TypeName, f => new Gesture { Id = f.Str("id"), T = f.Time("t"), Name = f.Str("name"),
+                Duration = f.Time("duration"), Strength = f.Unit("strength") } },
         };
 
         static readonly Dictionary<string, Func<Fields, Message>> ClientTypes = new Dictionary<string, Func<Fields, Message>>
@@ -51,6 +53,17 @@ namespace TalkBridge.Core
 
         /// <summary>One server frame → its message, or a ProtocolException.</summary>
         public static Message DecodeServer(byte[] data) => Decode(data, ServerTypes, ClientTypes);
+
+        /// <summary>
+        /// Like DecodeServer, but a message of a type newer than this package (the protocol only
+        /// ever adds types) gives false and no error: a client skips it. Anything else broken
+        /// still throws, a client message from the server included.
+        /// </summary>
+        public static bool TryDecodeServer(byte[] data, out Message message)
+        {
+            try { message = DecodeServer(data); return true; }
+            catch (UnknownTypeException e) when (!e.OtherSide) { message = null; return false; }
+        }
 
         /// <summary>One client frame → its message (for tests and replay tools).</summary>
         public static Message DecodeClient(byte[] data) => Decode(data, ClientTypes, ServerTypes);
@@ -85,7 +98,7 @@ namespace TalkBridge.Core
             if (!types.TryGetValue(typeName, out build))
             {
                 string hint = otherSide.ContainsKey(typeName) ? " (it travels the other way)" : "";
-                throw new UnknownTypeException("unknown message type '" + Fields.Show(typeName) + "'" + hint);
+                throw new UnknownTypeException("unknown message type '" + Fields.Show(typeName) + "'" + hint, hint.Length > 0);
             }
             return build(new Fields(typeName, body));
         }
@@ -165,6 +178,14 @@ namespace TalkBridge.Core
 
         /// <summary>Any finite number: many encoders write 1.0 as the int 1.</summary>
         public double Clock(string name) => Number(name, Required(name));
+
+        /// <summary>A weight in 0..1 (a gesture's strength).</summary>
+        public double Unit(string name)
+        {
+            double number = Clock(name);
+            if (number < 0 || number > 1) throw Reject(name, "must be 0.0..1.0, got " + number);
+            return number;
+        }
 
         /// <summary>A position on an audio clock: never before the first sample.</summary>
         public double Time(string name)

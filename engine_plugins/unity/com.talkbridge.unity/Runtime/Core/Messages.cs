@@ -296,4 +296,26 @@ namespace TalkBridge.Core
             yield return F("t", T); yield return F("server_t", ServerT);
         }
     }
+
+    /// <summary>A body cue on the utterance clock: play it when the playback of Id reaches T.
+    /// Its head and brow part is already in the curves; this is for body animations.</summary>
+    public sealed class Gesture : Message
+    {
+        public const string TypeName = "gesture";
+        public override string Type => TypeName;
+        public string Id;
+        /// <summary>Start, seconds on the utterance's audio clock.</summary>
+        public double T;
+        /// <summary>nod, shake, tilt, brow_raise, beat, shrug (more may come).</summary>
+        public string Name;
+        public double Duration;
+        /// <summary>0..1.</summary>
+        public double Strength;
+
+        internal override IEnumerable<KeyValuePair<string, object>> Fields()
+        {
+            yield return F("id", Id); yield return F("t", T); yield return F("name", Name);
+            yield return F("duration", Duration); yield return F("strength", Strength);
+        }
+    }
 }

@@ -3,6 +3,8 @@
 // play one after another; each has a jitter buffer (audio), a resampler (server rate → output
 // rate) and a curve track. Idle frames ("idle") show when no utterance plays, with a blend
 // in and out. A clear drops the utterance's audio from the ring and its frames at once.
+// Gestures wait with their utterance and come out of TryTakeGesture when the audio being
+// heard reaches their time.
 //
 // Threading: everything here runs on one thread (Unity's main thread) except the ring's Read,
 // which the audio thread calls. The played-sample count is passed in, so tests drive the
@@ -37,11 +39,13 @@ namespace TalkBridge.Core
             public long RingStart = -1, RingEnd = -1;
             public bool StartReported;
             public double NextReport;
+            public List<Gesture> Gestures;  // by T; taken as playback reaches them
         }
 
         readonly PlayoutOptions options;
         readonly List<Speech> queue = new List<Speech>();
         readonly Queue<Playback> reports = new Queue<Playback>();
+        readonly Queue<Gesture> dueGestures = new Queue<Gesture>();
         readonly List<float> resampled = new List<float>();
         float[] pullBuffer = new float[4096];
         float[] idlePose = new float[0], speechPose = new float[0], sampled = new float[0];
@@ -74,6 +78,7 @@ namespace TalkBridge.Core
         public void Configure(Welcome welcome)
         {
             queue.Clear();
+            dueGestures.Clear();
             Channels = welcome.Channels;
             ServerRate = welcome.AudioRate;
             Fps = welcome.Fps;
@@ -92,6 +97,16 @@ namespace TalkBridge.Core
             return report != null;
         }
 
+        /// <summary>
+        /// Takes the gestures whose time the playing utterance has reached (in Sample), in order:
+        /// fire the body animation now. Gestures of a dropped utterance never come out.
+        /// </summary>
+        public bool TryTakeGesture(out Gesture gesture)
+        {
+            gesture = dueGestures.Count > 0 ? dueGestures.Dequeue() : null;
+            return gesture != null;
+        }
+
         /// <summary>Applies one server message; other types are ignored. Payload errors throw ProtocolException.</summary>
         public void Handle(Message message)
         {
@@ -101,6 +116,16 @@ namespace TalkBridge.Core
             else if (message is Audio) OnAudio((Audio)message);
             else if (message is Curves) OnCurves((Curves)message);
             else if (message is Clear) Drop(((Clear)message).Id);
+            else if (message is Gesture) OnGesture((Gesture)message);
+        }
+
+        void OnGesture(Gesture g)
+        {
+            Speech speech = Find(g.Id);
+            if (speech == null || speech.Audio.Cleared) return; // its utterance is gone (or never came)
+            int at = speech.Gestures.Count;
+            while (at > 0 && speech.Gestures[at - 1].T > g.T) at--;
+            speech.Gestures.Insert(at, g);
         }
 
         void OnUtterance(Utterance u)
@@ -141,6 +166,7 @@ namespace TalkBridge.Core
                 Resampler = new Resampler(ServerRate, OutputRate),
                 Curves = new CurveTrack(Channels.Length, Fps),
                 NextReport = options.ReportInterval,
+                Gestures = new List<Gesture>(),
             };
             queue.Add(speech);
             return speech;
@@ -164,6 +190,10 @@ namespace TalkBridge.Core
                 queue.RemoveAt(i);
                 if (PlayingId == s.Id) PlayingId = null;
             }
+            if (dueGestures.Count == 0) return;
+            var keep = new List<Gesture>(dueGestures);
+            dueGestures.Clear();
+            foreach (Gesture g in keep) if (id != null && g.Id != id) dueGestures.Enqueue(g);
         }
 
         /// <summary>Main thread, every frame: moves buffered audio into the ring.</summary>
@@ -243,13 +273,13 @@ namespace TalkBridge.Core
                 if (s.RingEnd >= 0 && played >= s.RingEnd)
                 {
                     double length = (s.RingEnd - s.RingStart) / (double)OutputRate;
-                    if (s.RingEnd > s.RingStart) { Started(s); Report(s, PlaybackState.Finished, length, false); }
+                    if (s.RingEnd > s.RingStart) { Started(s); Due(s, length); Report(s, PlaybackState.Finished, length, false); }
                     queue.RemoveAt(0);
                     continue;
                 }
                 PlayingId = s.Id;
                 PlayingPosition = (played - s.RingStart) / (double)OutputRate;
-                if (played > s.RingStart) Started(s);
+                if (played > s.RingStart) { Started(s); Due(s, PlayingPosition); }
                 if (options.ReportInterval > 0 && PlayingPosition >= s.NextReport)
                 {
                     Report(s, PlaybackState.Position, PlayingPosition, null);
@@ -258,6 +288,14 @@ namespace TalkBridge.Core
                 return s;
             }
             return null;
+        }
+
+        /// <summary>Moves the utterance's gestures at or before <paramref name="position"/> to the due queue.</summary>
+        void Due(Speech s, double position)
+        {
+            int n = 0;
+            while (n < s.Gestures.Count && s.Gestures[n].T <= position + 1e-9) dueGestures.Enqueue(s.Gestures[n++]);
+            s.Gestures.RemoveRange(0, n);
         }
 
         void Started(Speech s)

@@ -34,7 +34,9 @@ namespace TalkBridge.Core
 
     public sealed class UnknownTypeException : ProtocolException
     {
-        public UnknownTypeException(string message) : base("unknown_type", message) { }
+        /// <summary>The type is one the other side sends (a fault), not one newer than this package.</summary>
+        public bool OtherSide { get; }
+        public UnknownTypeException(string message, bool otherSide = false) : base("unknown_type", message) { OtherSide = otherSide; }
     }
 
     public sealed class InvalidFieldException : ProtocolException

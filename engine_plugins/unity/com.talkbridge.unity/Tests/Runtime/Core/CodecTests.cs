@@ -9,7 +9,7 @@ namespace TalkBridge.Tests
     public class GoldenFixtureTests
     {
         static readonly string[] ServerFixtures =
-            { "welcome", "utterance_start", "utterance_end", "audio", "curves", "curves_f32", "clear", "transcript", "reply", "error", "pong" };
+            { "welcome", "utterance_start", "utterance_end", "audio", "curves", "curves_f32", "clear", "transcript", "reply", "error", "pong", "gesture" };
         static readonly string[] ClientFixtures = { "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping" };
 
         static T Server<T>(string stem) where T : Message => (T)Codec.DecodeServer(TestSupport.Fixture(stem));
@@ -129,6 +129,13 @@ namespace TalkBridge.Tests
                             new object[] { e.Code, e.Message, e.Fatal, e.Ref });
             var p = Server<Pong>("pong");
             Assert.AreEqual(new[] { 12.5, 3.25 }, new[] { p.T, p.ServerT });
+        }
+
+        [Test]
+        public void Gesture()
+        {
+            var g = Server<Gesture>("gesture");
+            Assert.AreEqual(new object[] { "u1", 0.25, "nod", 0.625, 0.75 }, new object[] { g.Id, g.T, g.Name, g.Duration, g.Strength });
         }
 
         [Test]
@@ -253,6 +260,29 @@ namespace TalkBridge.Tests
         }
 
         static byte[] Audio(object t, object seq) => Raw("audio", "id", "u1", "seq", seq, "t", t, "data", new byte[2]);
+
+        [Test]
+        public void AGesturesStrengthIsAWeight()
+        {
+            var e = Assert.Catch<InvalidFieldException>(() => Codec.DecodeServer(
+                Raw("gesture", "id", "u1", "t", 0.5, "name", "nod", "duration", 0.6, "strength", 1.5)));
+            Assert.AreEqual(new[] { "strength", "gesture.strength: must be 0.0..1.0, got 1.5" }, new[] { e.Field, e.Message });
+            var g = (Gesture)Codec.DecodeServer(Raw("gesture", "id", "u1", "t", 0L, "name", "nod", "duration", 1L, "strength", 1L));
+            Assert.AreEqual(new[] { 0.0, 1.0, 1.0 }, new[] { g.T, g.Duration, g.Strength });
+        }
+
+        [Test]
+        public void ATypeNewerThanThePackageIsSkippedButAClientMessageIsStillAFault()
+        {
+            Message m;
+            Assert.IsFalse(Codec.TryDecodeServer(Raw("wink", "id", "u1"), out m));
+            Assert.IsNull(m);
+            Assert.IsTrue(Codec.TryDecodeServer(TestSupport.Fixture("gesture"), out m));
+            Assert.IsInstanceOf<Gesture>(m);
+            var e = Assert.Catch<UnknownTypeException>(() => Codec.TryDecodeServer(TestSupport.Fixture("hello"), out m));
+            Assert.IsTrue(e.OtherSide);
+            Assert.AreEqual("malformed", Assert.Catch<ProtocolException>(() => Codec.TryDecodeServer(new byte[] { 0x93 }, out m)).Code);
+        }
 
         [Test]
         public void FieldRulesMatchThePythonSchemas()

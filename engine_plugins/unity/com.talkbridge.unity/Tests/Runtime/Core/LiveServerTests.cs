@@ -128,6 +128,7 @@ namespace TalkBridge.Tests
                         for (int f = 0; f < k.N; f++) { var frame = new float[52]; Array.Copy(values, f * 52, frame, 0, 52); frames.Add(frame); }
                     }
                     else if (m is Utterance) end = (Utterance)m;
+                    else if (m is Gesture) Assert.AreEqual("u1", ((Gesture)m).Id, "a body cue of this utterance");
                     else Assert.Fail("unexpected " + m.Type + " during the utterance");
                 }
                 Assert.AreEqual(new object[] { "u1", "end", "done" }, new object[] { end.Id, end.State, end.Reason });

@@ -92,6 +92,52 @@ namespace TalkBridge.Tests
             Assert.AreEqual(false, reports[2].Interrupted);
         }
 
+        static List<Gesture> Gestures(Playout p)
+        {
+            var list = new List<Gesture>();
+            Gesture g;
+            while (p.TryTakeGesture(out g)) list.Add(g);
+            return list;
+        }
+
+        [Test]
+        public void AGestureComesOutWhenTheAudioBeingHeardReachesIt()
+        {
+            Playout p = Make(44100);
+            Stream(p, "u1", 10);
+            p.Handle(new Gesture { Id = "u1", T = 0.3, Name = "tilt", Duration = 0.5, Strength = 0.5 });
+            p.Handle(new Gesture { Id = "u1", T = 0.1, Name = "nod", Duration = 0.6, Strength = 0.75 });  // by T, not arrival
+            p.Handle(new Gesture { Id = "u1", T = 0.6, Name = "shrug", Duration = 0.5, Strength = 0.5 }); // past the audio's end
+            p.Handle(new Gesture { Id = "nobody", T = 0, Name = "nod", Duration = 0.6, Strength = 1 });
+            p.Pump();
+            var pose = new float[2];
+            p.Sample(4410 - 1, 0.01, pose);
+            CollectionAssert.IsEmpty(Gestures(p), "0.1 s is not reached yet");
+            p.Sample(4410, 0.01, pose);
+            var due = Gestures(p);
+            Assert.AreEqual(1, due.Count);
+            Assert.AreEqual(new object[] { "u1", "nod", 0.75, 0.6 }, new object[] { due[0].Id, due[0].Name, due[0].Strength, due[0].Duration });
+            p.Sample(22050, 0.01, pose);  // the end: what is before it fires, the rest never
+            CollectionAssert.AreEqual(new[] { "tilt" }, Gestures(p).ConvertAll(g => g.Name));
+            p.Sample(30000, 0.01, pose);
+            CollectionAssert.IsEmpty(Gestures(p));
+        }
+
+        [Test]
+        public void GesturesOfADroppedUtteranceNeverComeOut()
+        {
+            Playout p = Make(48000);
+            Stream(p, "u1", 10, end: false);
+            p.Handle(new Gesture { Id = "u1", T = 0.2, Name = "nod", Duration = 0.6, Strength = 0.75 });
+            p.Handle(new Gesture { Id = "u1", T = 0.0, Name = "beat", Duration = 0.3, Strength = 0.5 });
+            p.Pump();
+            var pose = new float[2];
+            p.Sample(10, 0.01, pose);        // the beat is due, not yet taken
+            p.Handle(new Clear { Id = "u1" });
+            p.Sample(24000, 0.01, pose);
+            CollectionAssert.IsEmpty(Gestures(p));
+        }
+
         [Test]
         public void NothingPlaysBeforeThePrebufferIsFull()
         {
