@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const tb = window.tb = {
   ws: null, welcome: null, player: null, ctx: null, errors: [], framesReceived: 0,
   audioReceived: 0, utterances: [], state: { audioTime: 0, playing: null, position: null, face: {} },
+  gesturesReceived: 0, gesturesShown: [],
   mic: null, micSent: 0,
 };
 
@@ -123,6 +124,7 @@ function onMessage(msg) {
       p.curves(msg, frames);
       break;
     }
+    case "gesture": tb.gesturesReceived++; p.gesture(msg); break;
     case "clear": p.clear(msg.id); break;
     case "transcript": $("transcript").textContent = msg.text; break;
     case "reply": $("reply").textContent = msg.text; break;
@@ -140,6 +142,19 @@ function frameToWeights(frame) {
   return w;
 }
 
+const GESTURE_ICONS = { nod: "↕", shake: "↔", tilt: "⤵", brow_raise: "⌃", beat: "•", shrug: "¯\\_(ツ)_/¯" };
+
+// The small indicator on the stage: the gestures under way as the voice reaches them.
+function showGestures(gestures) {
+  const names = gestures.map((g) => g.name);
+  const text = names.map((n) => `${GESTURE_ICONS[n] || "·"} ${n}`).join("  ");
+  const badge = $("gesture");
+  if (badge.textContent !== text) badge.textContent = text;
+  badge.hidden = names.length === 0;
+  for (const n of names) if (tb.gesturesShown[tb.gesturesShown.length - 1] !== n) tb.gesturesShown.push(n);
+  return names;
+}
+
 function tick(face, plot) {
   if (tb.player && tb.welcome) {
     const cur = tb.player.current();
@@ -147,7 +162,9 @@ function tick(face, plot) {
     face.render(w);
     plot.push(w);
     plot.draw(w, VISEMES);
-    tb.state = { audioTime: tb.ctx.currentTime, playing: cur.playing, position: cur.position, face: face.state, weights: w };
+    const gestures = showGestures(cur.gestures);
+    tb.state = { audioTime: tb.ctx.currentTime, playing: cur.playing, position: cur.position, face: face.state, weights: w,
+                 gestures };
   }
   requestAnimationFrame(() => tick(face, plot));
 }

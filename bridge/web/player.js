@@ -15,6 +15,12 @@ class Utterance {
     this.duration = 0;       // seconds of audio received so far
     this.sources = [];
     this.ended = false;      // "utterance end" received
+    this.gestures = [];      // the server's body cues: {name, t, duration, strength}
+  }
+
+  // The gestures under way at `pos` (their head and brow part is already in the frames).
+  gesturesAt(pos) {
+    return this.gestures.filter((g) => pos >= g.t && pos < g.t + g.duration);
   }
 
   // Linear interpolation between the frames around `pos`; holds the ends.
@@ -96,6 +102,11 @@ class Player {
     if (u) u.ended = true;
   }
 
+  gesture(msg) {
+    const u = this.utterances.get(msg.id);
+    if (u) u.gestures.push({ name: msg.name, t: msg.t, duration: msg.duration, strength: msg.strength });
+  }
+
   clear(id) {
     const u = this.utterances.get(id);
     if (!u) return;
@@ -126,9 +137,9 @@ class Player {
       const speech = u.sample(Math.min(Math.max(pos, 0), u.duration), this.width);
       if (!speech) continue;
       const w = Math.min(1, Math.max(0, Math.min(pos + BLEND, u.duration + BLEND - pos) / BLEND));
-      return { frame: blend(idle, speech, w), playing: id, position: pos };
+      return { frame: blend(idle, speech, w), playing: id, position: pos, gestures: u.gesturesAt(pos) };
     }
-    return { frame: idle, playing: null, position: null };
+    return { frame: idle, playing: null, position: null, gestures: [] };
   }
 }
 

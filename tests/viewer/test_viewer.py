@@ -109,6 +109,27 @@ async def test_a_typed_sentence_is_spoken_with_the_mouth_in_sync(browser):
     assert (ARTIFACTS / "closed-lips.png").stat().st_size > 5000
 
 
+async def test_gestures_show_as_the_voice_reaches_them(browser):
+    await _poll(browser, "!!tb.welcome")
+    await browser.evaluate("document.getElementById('text').value = "
+                           "\"Yes, absolutely. Do you really think so? I don't know.\";"
+                           "document.getElementById('say').click(); true")
+    await _poll(browser, "tb.state.playing !== null")
+    badges = set()
+    for _ in range(int(8.0 / 0.03)):
+        text = await browser.evaluate("document.getElementById('gesture').hidden ? '' : "
+                                      "document.getElementById('gesture').textContent")
+        badges.update(word for word in ("nod", "tilt", "shrug") if word in text)
+        if badges == {"nod", "tilt", "shrug"}:
+            break
+        await asyncio.sleep(0.03)
+    assert badges == {"nod", "tilt", "shrug"}, await browser.evaluate("tb.gesturesShown.join(',')")
+    shown = await browser.evaluate("tb.gesturesShown.join(',')")
+    assert shown.index("nod") < shown.index("tilt") < shown.index("shrug")  # in the order spoken
+    assert await browser.evaluate("tb.gesturesReceived") >= 3
+    assert browser.exceptions == []
+
+
 async def test_idle_face_blinks_between_utterances(browser):
     await _poll(browser, "!!tb.welcome")
     blinks = []
