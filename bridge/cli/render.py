@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from blendshape.animator import SpeechAnimator, wants_network
+from blendshape.layers.gestures import GestureConfig
 from blendshape.layers.life import LifeLayer
 from bridge.speech.tts.registry import TTSRegistry
 
@@ -40,7 +41,9 @@ def render(tts: TTSRegistry, text: str, voice: str | None = None, lang: str | No
     """``animator``: one of :data:`blendshape.animator.ANIMATORS`, which decides the sentences
     ``network`` hears (:func:`~blendshape.animator.wants_network`)."""
     provider, chosen = tts.resolve(voice, lang)
-    face = SpeechAnimator(fps=fps, emotion=emotion, life=LifeLayer(seed=seed))
+    # Gestures as the server makes them by default, so a file shows the face a client sees.
+    face = SpeechAnimator(fps=fps, emotion=emotion, life=LifeLayer(seed=seed),
+                          gestures=GestureConfig())
     pcm: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     phonemes: list[tuple[str, float, float]] = []
@@ -50,7 +53,7 @@ def render(tts: TTSRegistry, text: str, voice: str | None = None, lang: str | No
         wanted = network is not None and wants_network(animator, bool(chunk.phonemes))
         curves = network(chunk.pcm, chunk.rate, fps) if wanted else None
         segment = face.add(chunk.pcm, chunk.rate, chunk.phonemes, chunk.lang, chunk.alphabet,
-                           curves=curves, curves_fps=float(fps))
+                           curves=curves, curves_fps=float(fps), text=chunk.text)
         rate = chunk.rate
         pcm.append(segment.pcm)
         frames.append(segment.frames)
