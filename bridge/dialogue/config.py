@@ -34,7 +34,7 @@ class DialogueConfig:
     enabled: bool = True
     turn: TurnConfig = field(default_factory=TurnConfig)
     persona: str | None = None        # YAML file; None: the shipped persona
-    memory: str = ":memory:"          # SQLite file; ":memory:" forgets at exit
+    memory: str = ":memory:"          # SQLite file, postgresql:// URL; ":memory:" forgets at exit
     voice: str | None = None          # TTS voice of replies; None: the server's default
     vad: Mapping[str, Any] = field(default_factory=lambda: {"provider": "silero"})
     asr: Mapping[str, Any] = field(default_factory=lambda: {"provider": "pocketsphinx"})

@@ -69,6 +69,11 @@ class DialogueServices:
         """The answering providers if they are loaded (for code that must not wait)."""
         return self._answering
 
+    def close(self) -> None:
+        """Close the memory (blocking): a shared database gets the writes still queued."""
+        if self._answering is not None and self._answering.memory is not None:
+            self._answering.memory.close()
+
     def warm_up(self) -> None:
         """Load everything now (blocking), so the first turn costs no model load."""
         if self._answering is None:
@@ -88,7 +93,8 @@ class DialogueServices:
         return Listening(vad, asr)
 
     def _load_answering(self) -> Answering:
-        from bridge.llm.memory import ConversationMemory
+        from bridge.llm.memory_pg import is_postgres
+        from bridge.llm.memory_store import open_memory
         from bridge.llm.persona import Persona
         from bridge.llm.registry import make_llm
 
@@ -97,12 +103,13 @@ class DialogueServices:
         opts = dict(self.config.llm)
         llm = make_llm(opts, persona)
         memory_path = self.config.memory
-        if memory_path != ":memory:":
+        remote = is_postgres(memory_path)
+        if memory_path != ":memory:" and not remote:
             Path(memory_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             memory_path = str(Path(memory_path).expanduser())
-        memory = ConversationMemory(memory_path, max_messages=self.config.max_history)
+        memory = open_memory(memory_path, max_messages=self.config.max_history)
         log.info("dialogue: answering with %s (persona %s), memory %s", llm.name,
-                 persona.name, self.config.memory)
+                 persona.name, memory.path)
         return Answering(llm, persona, memory, opts.get("provider", "persona") == "persona")
 
 

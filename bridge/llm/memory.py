@@ -20,12 +20,28 @@ from types import TracebackType
 
 from bridge.llm.base import ChatMessage
 
-_ROLES = ("user", "assistant", "system")
+ROLES = ("user", "assistant", "system")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "user TEXT NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS by_user ON messages (user, id)",
 )
+
+
+def fit_history(newest_first: list[tuple[str, str]], max_chars: int) -> list[ChatMessage]:
+    """(role, content) rows, newest first → the messages a model is given, oldest first:
+    as many of the newest as fit in ``max_chars``, never opening with the assistant."""
+    kept: list[ChatMessage] = []
+    budget = max_chars
+    for role, content in newest_first:
+        if len(content) > budget:
+            break
+        budget -= len(content)
+        kept.append(ChatMessage(role, content))
+    kept.reverse()
+    while kept and kept[0].role == "assistant":
+        kept.pop(0)
+    return kept
 
 
 class MemoryStoreError(RuntimeError):
@@ -63,22 +79,12 @@ class ConversationMemory:
         """
         rows = self._query("SELECT role, content FROM messages WHERE user = ? "
                            "ORDER BY id DESC LIMIT ?", (user, self.max_messages))
-        kept: list[ChatMessage] = []
-        budget = self.max_chars
-        for role, content in rows:  # newest first
-            if len(content) > budget:
-                break
-            budget -= len(content)
-            kept.append(ChatMessage(role, content))
-        kept.reverse()
-        while kept and kept[0].role == "assistant":
-            kept.pop(0)
-        return kept
+        return fit_history(rows, self.max_chars)
 
     def add(self, user: str, role: str, text: str) -> None:
         """Append a message; the user's oldest beyond ``max_messages`` are deleted."""
-        if role not in _ROLES:
-            raise ValueError(f"role must be one of {', '.join(_ROLES)}, not {role!r}")
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self._write(("INSERT INTO messages (user, role, content, at) VALUES (?, ?, ?, ?)",
                      (user, role, text[:self.max_chars], time.time())),
                     ("DELETE FROM messages WHERE user = ? AND id NOT IN (SELECT id FROM "
@@ -114,7 +120,7 @@ class ConversationMemory:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "ConversationMemory":
+    def __enter__(self) -> ConversationMemory:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -145,3 +151,4 @@ class ConversationMemory:
             except sqlite3.Error as exc:
                 raise MemoryStoreError(f"cannot write the conversation memory {self.path}: "
                                        f"{exc} (disk full? read-only?)") from None
+

@@ -24,12 +24,17 @@ class Endpoint:
     port: int
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432}
+
+
 def from_url(setting: str, url: str) -> Endpoint:
-    """``http(s)://host[:port]/…`` → its endpoint (80/443 by scheme when the port is absent)."""
+    """``http(s)://host[:port]/…`` or ``postgresql://…`` → its endpoint (the scheme's port
+    when the URL names none)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{setting} {url!r} is not an http(s) URL")
-    return Endpoint(setting, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        shown = url if parts.password is None else url.replace(parts.password, "***")
+        raise ValueError(f"{setting} {shown!r} is not an http(s) or postgresql URL")
+    return Endpoint(setting, parts.hostname, parts.port or _DEFAULT_PORTS[parts.scheme])
 
 
 def from_address(setting: str, address: str) -> Endpoint:

@@ -1,4 +1,5 @@
-"""Conversation memory in SQLite: survives a restart, bounded, one history per user."""
+"""Conversation memory in SQLite and PostgreSQL: survives a restart, bounded, one history
+per user; the behaviour tests run on both stores."""
 
 import asyncio
 
@@ -6,6 +7,23 @@ import pytest
 
 from bridge.llm.base import ChatMessage
 from bridge.llm.memory import ConversationMemory, MemoryStoreError
+from bridge.llm.memory_store import open_memory
+from tests.support.postgres import postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request):
+    """Opens a fresh store of each kind (PostgreSQL's table emptied), closed after the test."""
+    location = ":memory:" if request.param == "sqlite" else postgres_url()
+    opened = []
+
+    def make(**kwargs):
+        opened.append(open_memory(location, **kwargs))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
 
 
 def test_memory_survives_reopening_the_file(tmp_path):
@@ -20,17 +38,21 @@ def test_memory_survives_reopening_the_file(tmp_path):
         assert again.users() == ["ann"]
 
 
-def test_memory_is_bounded_and_keeps_the_newest():
-    memory = ConversationMemory(":memory:", max_messages=5)
+def test_memory_is_bounded_and_keeps_the_newest(open_store):
+    memory = open_store(max_messages=5)
     for i in range(12):
         memory.add("u", "user", f"m{i}")
     assert [m.content for m in memory.history("u")] == [f"m{i}" for i in range(7, 12)]
-    rows = memory._query("SELECT COUNT(*) FROM messages")
+    if isinstance(memory, ConversationMemory):
+        rows = memory._query("SELECT COUNT(*) FROM messages")
+    else:
+        assert memory.flush()
+        rows = memory._query("SELECT COUNT(*) FROM talkbridge_messages", ())
     assert rows[0][0] == 5  # trimmed on disk too, not only in what is returned
 
 
-def test_history_fits_the_character_budget_and_opens_with_the_user():
-    memory = ConversationMemory(max_messages=40, max_chars=25)
+def test_history_fits_the_character_budget_and_opens_with_the_user(open_store):
+    memory = open_store(max_messages=40, max_chars=25)
     for role, text in [("user", "a" * 10), ("assistant", "b" * 10), ("user", "c" * 10),
                        ("assistant", "d" * 10)]:
         memory.add("u", role, text)
@@ -40,8 +62,8 @@ def test_history_fits_the_character_budget_and_opens_with_the_user():
     assert memory.history("u") == [ChatMessage("user", "x" * 25)]
 
 
-def test_users_are_isolated_and_forgettable():
-    memory = ConversationMemory()
+def test_users_are_isolated_and_forgettable(open_store):
+    memory = open_store()
     memory.add("a", "user", "secret of a")
     memory.add("b", "user", "hello from b")
     assert [m.content for m in memory.history("b")] == ["hello from b"]
@@ -49,8 +71,8 @@ def test_users_are_isolated_and_forgettable():
     assert memory.history("a") == [] and memory.history("b") != []
 
 
-def test_the_last_assistant_message_can_be_rewritten_to_what_was_heard():
-    memory = ConversationMemory()
+def test_the_last_assistant_message_can_be_rewritten_to_what_was_heard(open_store):
+    memory = open_store()
     memory.add("u", "user", "tell me a story")
     memory.add("u", "assistant", "Once upon a time there was a robot. It sang.")
     memory.replace_last_assistant("u", "Once upon a time…")
@@ -60,8 +82,8 @@ def test_the_last_assistant_message_can_be_rewritten_to_what_was_heard():
     memory.replace_last_assistant("nobody", "x")  # nothing to rewrite: no error
 
 
-def test_a_continued_turn_drops_the_last_user_message():
-    memory = ConversationMemory()
+def test_a_continued_turn_drops_the_last_user_message(open_store):
+    memory = open_store()
     memory.add("u", "user", "tell me")
     memory.drop_last("u", "user")
     assert memory.history("u") == []

@@ -31,6 +31,7 @@ def test_settings_parse_to_endpoints_or_say_what_is_wrong():
         Endpoint("[llm] base_url", "127.0.0.1", 8000)
     assert from_url("[llm] base_url", "https://api.openai.com/v1").port == 443
     assert from_address("[asr] server", "riva.example:50051").port == 50051
+    assert from_url("[dialogue] memory", "postgresql://u:pw@db.example/talk").port == 5432
     with pytest.raises(ValueError, match=r"\[llm\] base_url 'localhost:8000' is not an http"):
         from_url("[llm] base_url", "localhost:8000")
     with pytest.raises(ValueError, match="is not host:port"):
@@ -43,6 +44,7 @@ def test_settings_parse_to_endpoints_or_say_what_is_wrong():
     ('[asr]\nprovider = "riva"\nserver = "127.0.0.1:{port}"\n', "[asr] server"),
     ('[tts]\nvoice = "riva:English-US.Female-1"\n[tts.riva]\nserver = "127.0.0.1:{port}"\n',
      "[tts.riva] server"),
+    ('[dialogue]\nmemory = "postgresql://u:secret@127.0.0.1:{port}/talk"\n', "[dialogue] memory"),
 ])
 def test_serve_exits_in_one_line_when_a_provider_it_needs_is_unreachable(tmp_path, table, setting):
     port = _closed_port()

@@ -2,8 +2,9 @@
 
 It forwards bytes both ways, delaying each read by ``delay`` seconds (latency, with the
 kernel's buffering kept: the server sees a slow network, not a slow client), and can
-``stall`` one direction (a frozen link: nothing moves, nothing is closed) or ``cut`` every
-connection with a TCP reset (a cable pulled mid-utterance).
+``stall`` one direction (a frozen link: nothing moves, nothing is closed), ``cut`` every
+connection with a TCP reset (a cable pulled mid-utterance), or reset new connections while
+``refusing`` (the server is down).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class FaultyProxy:
         self.bytes_down = 0  # server → client, forwarded
         self.downstream_open = asyncio.Event()
         self.downstream_open.set()
+        self.refusing = False  # new connections are reset at once (the server is down)
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -48,16 +50,23 @@ class FaultyProxy:
     def cut(self) -> None:
         """Reset every proxied connection on both sides (SO_LINGER 0: RST, no FIN)."""
         for writer in self._writers:
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass
-            writer.transport.abort()
+            self._reset(writer)
         self._writers.clear()
 
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        writer.transport.abort()
+
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            self._reset(client_w)
+            return
         server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._writers += [client_w, server_w]
         up = asyncio.create_task(self._pipe(client_r, server_w, downstream=False))
