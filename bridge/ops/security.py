@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 import ssl
 from collections import Counter
 from collections.abc import Iterable
@@ -184,6 +185,27 @@ def static_target(root: Path, url_path: str) -> Path | None:
     if not target.is_relative_to(base) or target == base or not target.is_file():
         return None
     return target
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\s*", re.DOTALL)
+
+
+def pem_key_and_chain(cert: str | Path, key: str | Path | None = None) -> tuple[bytes, bytes]:
+    """(private key PEM, certificate chain PEM) from the files ``tls_context`` takes, for a
+    server that wants them apart (gRPC); the key may sit in the certificate file."""
+    blocks: list[tuple[bytes, bytes]] = []
+    for path in (cert,) if key is None else (cert, key):
+        try:
+            text = Path(path).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read TLS file {path}: {exc.strerror or exc}") from None
+        blocks += [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(text)]
+    keys = [pem for kind, pem in blocks if kind.endswith(b"PRIVATE KEY")]
+    chain = b"".join(pem for kind, pem in blocks if kind == b"CERTIFICATE")
+    if not keys or not chain:
+        missing = "private key" if not keys else "certificate"
+        raise ValueError(f"no PEM {missing} in {cert if key is None else f'{cert} or {key}'}")
+    return keys[0], chain
 
 
 def tls_context(cert: str | Path, key: str | Path | None = None) -> ssl.SSLContext:

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import importlib.util
 import json
 import logging
-import os
-import shutil
 import ssl
 import subprocess
 import sys
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -29,6 +25,7 @@ from bridge.server.host import Server, ServerConfig
 from bridge.session.config import SessionConfig
 from bridge.session.session import Session
 from bridge.transports import http_routes
+from tests.support.tls import self_signed as _self_signed
 from tests.support.wsclient import Client, pack
 
 TOKENS = ("alpha-7f3c9e1d", "bravo-2b8a4d6e")
@@ -323,48 +320,6 @@ async def test_loopback_is_the_default_and_a_wildcard_without_token_warns(regist
 # ---- TLS --------------------------------------------------------------------------------
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1; skipped without openssl unless in CI."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    if shutil.which("openssl"):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-        return cert, key
-    if importlib.util.find_spec("cryptography") is None:
-        if os.environ.get("CI"):
-            pytest.fail("TLS tests need the openssl CLI or the cryptography package in CI")
-        pytest.skip("neither the openssl CLI nor the cryptography package is here")
-    return _self_signed_with_cryptography(cert, key)
-
-
-def _self_signed_with_cryptography(cert: Path, key: Path) -> tuple[Path, Path]:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(private.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName(
-                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                       critical=False)
-                   .sign(private, hashes.SHA256()))
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return cert, key
-
-
 async def test_tls_serves_wss_and_https_on_one_port(registry, tmp_path):
     cert, key = _self_signed(tmp_path)
     server = Server(ServerConfig(port=0, warm_up=False, tls_cert=str(cert), tls_key=str(key)),
@@ -420,3 +375,18 @@ def test_serve_flags_override_config_keys(tmp_path):
         "tls_cert": "x.pem", "tls_key": "k.pem", "allowed_origins": ("https://b.example", "*"),
         "max_sessions_per_ip": 0, "drain_seconds": 1.5, "hello_seconds": 0}
     assert args.log_json and ServerConfig(**_security_options(args, {})).max_sessions_per_ip == 0
+
+
+def test_pem_key_and_chain_split_for_grpc(tmp_path):
+    """gRPC takes the key and the chain apart; a key inside the certificate file works too."""
+    cert, key = _self_signed(tmp_path)
+    private, chain = security.pem_key_and_chain(cert, key)
+    assert private.startswith(b"-----BEGIN PRIVATE KEY-----") and b"CERTIFICATE" not in private
+    assert chain.startswith(b"-----BEGIN CERTIFICATE-----") and b"PRIVATE" not in chain
+    both = tmp_path / "both.pem"
+    both.write_bytes(key.read_bytes() + cert.read_bytes())
+    assert security.pem_key_and_chain(both) == (private, chain)
+    with pytest.raises(ValueError, match=r"no PEM private key in .*cert\.pem"):
+        security.pem_key_and_chain(cert)
+    with pytest.raises(ValueError, match="cannot read TLS file"):
+        security.pem_key_and_chain(tmp_path / "none.pem")
