@@ -38,13 +38,17 @@ def add_serve(sub) -> None:
     serve.add_argument("--hello-seconds", type=float, default=None,
                        help="close a connection that sends no hello by then (default 10; 0: wait)")
     serve.add_argument("--log-json", action="store_true", help="log JSON lines")
+    serve.add_argument("--a2f-grpc", metavar="[HOST:]PORT",
+                       help="also serve NVIDIA Audio2Face-3D's gRPC API (e.g. 52000; a bare port "
+                            "listens on --host), for the ACE Unreal plugin and NVIDIA's clients; "
+                            "needs pip install 'talkbridge[a2f]'")
     add_output_flags(serve)
 
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, flag: str = "--port") -> None:
     """Fail in one line, before models load, if ``host:port`` can't be listened on (port 0
-    too: it checks the address, and any free port will do)."""
+    too: it checks the address, and any free port will do). ``flag`` is the setting to change."""
     import socket
 
     try:
@@ -58,17 +62,34 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
+            hint = _BIND_HINTS.get(exc.errno, _BIND_HINTS[errno.EADDRINUSE])
             raise SystemExit(f"talkbridge serve: can't listen on {host}:{port} ({exc.strerror}): "
-                             f"{_BIND_HINTS.get(exc.errno, _BIND_HINTS[errno.EADDRINUSE])}") from None
+                             f"{hint.format(flag=flag)}") from None
 
 
 #: What to do when the listening address is refused, by errno.
 _BIND_HINTS = {
-    errno.EADDRINUSE: "is another server there? Pick another --port, or stop it",
+    errno.EADDRINUSE: "is another server there? Pick another {flag}, or stop it",
     errno.EADDRNOTAVAIL: "it isn't an address of this machine: use one of its own, e.g. "
                          "127.0.0.1, or 0.0.0.0 for all of them",
-    errno.EACCES: "ports below 1024 need privileges: pick --port 1024 or above",
+    errno.EACCES: "ports below 1024 need privileges: pick {flag} 1024 or above",
 }
+
+
+def _check_a2f(spec: str, host: str, port: int) -> None:
+    """``--a2f-grpc``: a good address, the ``a2f`` extra installed, a free port; one line
+    and before any model loads when not."""
+    from bridge.transports import a2f_setup
+
+    try:
+        a2f_host, a2f_port = a2f_setup.listen_address(spec, host)
+        a2f_setup.require()
+    except (ValueError, a2f_setup.A2FUnavailable) as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    if a2f_port and a2f_port == port and a2f_host == host:
+        raise SystemExit(f"talkbridge serve: --a2f-grpc and --port both ask for {host}:{port}: "
+                         "give the gRPC service a port of its own")
+    _check_port_free(a2f_host, a2f_port, "--a2f-grpc port")
 
 
 #: The config file's tables serve reads ([live] is `talkbridge live`'s, in a shared file).
@@ -165,7 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.transports.pacing import OUTPUT_FLAG_KEYS, OutputsConfig
 
     out_conf = dict(conf.get("outputs", {}))  # its keys are checked (_check_tables)
-    for key in OUTPUT_FLAG_KEYS:
+    for key in (*OUTPUT_FLAG_KEYS, "a2f_grpc"):
         if getattr(args, key) is not None:
             out_conf[key] = getattr(args, key)
     config = ServerConfig(
@@ -181,13 +202,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine=str(server_conf.get("engine", "torch")),
     )
     _check_port_free(config.host, config.port)
+    if config.outputs.a2f_grpc:
+        _check_a2f(config.outputs.a2f_grpc, config.host, config.port)
     _check_providers(conf, dialogue=config.dialogue.enabled)
     from bridge.speech.tts.config import make_registry
+    from bridge.transports.a2f_setup import A2FUnavailable
     from bridge.transports.udp_outputs import OutputError
 
     try:
         server = Server(config, tts=make_registry(conf.get("tts")))
-    except (OutputError, ValueError) as exc:
+    except (OutputError, ValueError, A2FUnavailable) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
 
@@ -218,8 +242,13 @@ async def _serve(server) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: (signals[1] if signals[0].is_set() else signals[0]).set())
+    from bridge.transports.a2f_setup import A2FBindError
+
     try:
         await server.start()
+    except A2FBindError as exc:  # the gRPC port, taken since the check
+        await server.stop()
+        raise SystemExit(f"talkbridge serve: {exc}") from None
     except OSError as exc:  # lost a race for the port since the check, or a bad address
         await server.stop()
         raise SystemExit(f"talkbridge serve: can't listen on {server.config.host}:"
@@ -228,6 +257,10 @@ async def _serve(server) -> int:
     http_scheme = "https" if server.scheme == "wss" else "http"
     print(f"talkbridge serving {server.scheme}://{where}/v1/stream "
           f"(health: {http_scheme}://{where}/healthz)", flush=True)
+    if server.a2f is not None:
+        scheme = "https" if server.a2f.secure else "http"
+        print(f"talkbridge serving Audio2Face-3D gRPC at {scheme}://{server.a2f.host}:"
+              f"{server.a2f.port} (A2FControllerService/ProcessAudioStream)", flush=True)
     await signals[0].wait()
     log.info("shutting down: draining for up to %.1f s", server.config.drain_seconds)
     await server.stop(drain=server.config.drain_seconds, hurry=signals[1])

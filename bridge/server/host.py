@@ -1,4 +1,5 @@
-"""The process that hosts many sessions: providers loaded once, one WebSocket port.
+"""The process that hosts many sessions: providers loaded once, one WebSocket port (and,
+with ``[outputs] a2f_grpc``, Audio2Face-3D's gRPC service on the same network).
 
 Providers (TTS models) are shared by all sessions and loaded before the port opens, so the
 first ``say`` costs no model load. Shutdown stops accepting, lets the utterances in flight
@@ -99,11 +100,32 @@ class Server:
         self._ws: WsServer | None = None
         self._session_number = 0
         self.network = self._load_network()
+        self.a2f = None  # the Audio2Face-3D gRPC service, once started
+        self._a2f_address = self._a2f_setup()
         self.dialogue = DialogueServices(self.config.dialogue, self.executor) \
             if self.config.dialogue.enabled else None
         if self.config.outputs.enabled:
             for target in self.config.outputs.build(1):  # fail at start on a bad setting
                 target.sender.close()
+
+    def _a2f_setup(self) -> tuple[str, int] | None:
+        """Where the Audio2Face-3D service will listen; a bad setting fails here, at start."""
+        spec = self.config.outputs.a2f_grpc
+        if not spec:
+            return None
+        from bridge.transports import a2f_setup
+
+        address = a2f_setup.listen_address(spec, self.config.host)
+        a2f_setup.require()
+        if self.network is None:
+            raise ValueError("--a2f-grpc animates with the network, and no weights loaded "
+                             "(see the warning above)")
+        return address
+
+    @property
+    def a2f_port(self) -> int | None:
+        """The port the Audio2Face-3D service listens on (None: not running)."""
+        return self.a2f.port if self.a2f is not None else None
 
     def _tls(self):
         if self.config.tls_cert is None:
@@ -208,6 +230,8 @@ class Server:
         warning = security.exposure_warning(self.config.host, self.tokens)
         if warning:
             log.warning(warning)
+        if self._a2f_address is not None:
+            await self._start_a2f(*self._a2f_address)
         if self.config.fixed_mmap_threshold:
             memtrim.fixed_mmap_threshold()
         if self.config.freeze_startup_objects:
@@ -216,6 +240,20 @@ class Server:
             gc.collect()
             gc.freeze()
         self._gc.start()
+
+    async def _start_a2f(self, host: str, port: int) -> None:
+        """Audio2Face-3D's gRPC service on the batched network, with the WebSocket's token,
+        TLS pair and life settings."""
+        from bridge.transports import a2f_grpc
+
+        tls = (self.config.tls_cert, self.config.tls_key) if self.config.tls_cert else None
+        self.a2f = await a2f_grpc.start(self.network, host, port, tokens=self.tokens,
+                                        life=self.config.session.life, tls=tls)
+        log.info("Audio2Face-3D gRPC listening on %s:%d%s", host, self.a2f.port,
+                 " (TLS)" if tls else "")
+        warning = security.exposure_warning(host, self.tokens)
+        if warning and host != self.config.host:
+            log.warning(warning)
 
     def _make_dialogue(self, session: Session) -> Dialogue:
         assert self.dialogue is not None
@@ -247,8 +285,12 @@ class Server:
         ``hurry`` is set), interrupt the rest, close every connection (1001), free the port."""
         if self._ws is not None:
             self._ws.server.close()  # no new connections; the open ones carry on
+        # Audio2Face-3D streams in flight get the same drain, alongside the sessions'.
+        a2f_stopped = asyncio.create_task(self.a2f.stop(drain)) if self.a2f is not None else None
         await self._drain(drain, hurry)
         await asyncio.gather(*(self._end(s) for s in list(self._sessions.values())))
+        if a2f_stopped is not None:
+            await a2f_stopped
         if self.network is not None:
             await self.network.close()
         if self._ws is not None:

@@ -161,6 +161,9 @@ class OutputsConfig:
     osc: str | None = None           # HOST:PORT
     osc_prefix: str = "/talkbridge"
     osc_bundle: bool = False
+    # Not paced, not per session: the Audio2Face-3D gRPC service ``serve`` runs beside the
+    # WebSocket ([HOST:]PORT; a bare port listens on the server's host). ``live`` ignores it.
+    a2f_grpc: str | None = None
 
     @property
     def enabled(self) -> bool:
