@@ -22,8 +22,9 @@ def add_chat(sub) -> None:
     chat.add_argument("--config", type=Path, help="TOML config file ([dialogue], [asr], [llm])")
     chat.add_argument("--voice", help="voice id of the replies (see `talkbridge voices`)")
     chat.add_argument("--user", default="terminal", help="whose memory to use")
-    chat.add_argument("--memory", help="SQLite file of the conversation memory "
-                      "(default ~/.local/share/talkbridge/memory.sqlite3; :memory: forgets)")
+    chat.add_argument("--memory", help="the conversation memory: a SQLite file (default "
+                      "~/.local/share/talkbridge/memory.sqlite3), a postgresql:// URL, or "
+                      ":memory: (forgets)")
     chat.add_argument("--no-audio", action="store_true", help="text only")
 
 

@@ -11,6 +11,7 @@ installed for the offline face model's ear.
 from __future__ import annotations
 
 from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,8 @@ class WhisperASR:
                  vad_filter: bool = False) -> None:
         path = local_model_dir(model)
         whisper_model = _import_whisper_model()
+        # faster-whisper logs every pass at INFO: partials would flood a server's log.
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
         if compute_type == "default" and not _cuda(device):
             # The shipped weights are float16, which a CPU runs as float32: int8 gave the same
             # words ~1.6x sooner on flite's voices (`talkbridge bench --asr`).
