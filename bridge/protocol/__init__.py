@@ -46,6 +46,7 @@ from bridge.protocol.errors import (
     UnsupportedProtocol,
     error_message,
 )
+from bridge.protocol.images import MAX_IMAGE_BYTES, NotAnImage, media_type
 from bridge.protocol.messages import (
     CLIENT_TYPES,
     SERVER_TYPES,
@@ -58,6 +59,7 @@ from bridge.protocol.messages import (
     Error,
     Gesture,
     Hello,
+    Image,
     Interrupt,
     Message,
     Mic,
@@ -82,8 +84,10 @@ __all__ = [
     "QueueFull", "RequestError", "ServerError", "SlowConsumer", "TalkbridgeError",
     "TextFrameRefused", "TextTooLong", "Unauthorized", "UnknownChannel", "UnknownEmotion",
     "UnknownType", "UnknownVoice", "Unsupported", "UnsupportedProtocol", "error_message",
+    # images
+    "MAX_IMAGE_BYTES", "NotAnImage", "media_type",
     # messages
     "CLIENT_TYPES", "SERVER_TYPES", "Audio", "AudioIn", "Chat", "Clear", "ClientMessage",
-    "Curves", "Error", "Gesture", "Hello", "Interrupt", "Message", "Mic", "Ping", "Playback",
-    "Pong", "Reply", "Say", "ServerMessage", "Transcript", "Utterance", "Welcome",
+    "Curves", "Error", "Gesture", "Hello", "Image", "Interrupt", "Message", "Mic", "Ping",
+    "Playback", "Pong", "Reply", "Say", "ServerMessage", "Transcript", "Utterance", "Welcome",
 ]

@@ -34,6 +34,7 @@ from bridge.protocol.errors import (
     TextFrameRefused,
     UnknownType,
 )
+from bridge.protocol.images import NotAnImage, media_type
 
 MAX_MESSAGE_BYTES = 1 << 20
 ENCODINGS: tuple[str, ...] = ("f16", "f32")
@@ -136,6 +137,16 @@ def _float(lo: float | None = None) -> Check:
     return check
 
 
+def _image(value: object) -> bytes:
+    """JPEG or PNG bytes of at most 1 MiB (see :mod:`bridge.protocol.images`)."""
+    data = _bin(value)
+    try:
+        media_type(data)
+    except NotAnImage as exc:
+        raise _Reject(str(exc)) from None
+    return data
+
+
 def _unit(value: object) -> float:
     """A weight in 0..1 (a gesture's strength)."""
     number = _number(value)
@@ -206,6 +217,7 @@ _SCHEMAS: dict[type[m.Message], dict[str, Check]] = {
     m.Playback: {"id": _str, "state": _enum("started", "position", "finished"),
                  "position": _TIME, "interrupted": _bool},
     m.Ping: {"t": _CLOCK},
+    m.Image: {"data": _image, "t": _TIME, "prompt": _str},
     m.Welcome: {"protocol": _int(), "session": _str, "server": _str, "fps": _FPS,
                 "channels": _names(None), "audio_rate": _RATE, "encoding": _ENCODING},
     m.Utterance: {"id": _str, "state": _enum("start", "end"),
@@ -242,8 +254,11 @@ def _fields_of(cls: type[m.Message]) -> tuple[_Field, ...]:
 
 
 def _float_fields(cls: type[m.Message]) -> frozenset[str]:
+    """The fields typed ``float`` or ``float | None``: written as float64 even when given 2."""
     hints = typing.get_type_hints(cls)
-    return frozenset(f.name for f in dataclasses.fields(cls) if hints[f.name] is float)
+    return frozenset(f.name for f in dataclasses.fields(cls)
+                     if hints[f.name] is float or set(typing.get_args(hints[f.name])) == {
+                         float, type(None)})
 
 
 _FIELDS: dict[type[m.Message], tuple[_Field, ...]] = {cls: _fields_of(cls) for cls in _SCHEMAS}

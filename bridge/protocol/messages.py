@@ -97,6 +97,21 @@ class Ping:
     t: float
 
 
+@dataclass(frozen=True, slots=True)
+class Image:
+    """What the engine's camera (or the user's webcam) sees, for the next language-model turn.
+
+    ``data`` is a JPEG or PNG file (≤ 1 MiB); ``t`` is when it was taken, in seconds on the
+    session clock (that of ``pong.server_t``), so the model is told its age; a ``prompt``
+    starts a turn about it, like a ``chat`` with that text.
+    """
+
+    TYPE: ClassVar[str] = "image"
+    data: bytes
+    t: float | None = None
+    prompt: str | None = None
+
+
 # ---- server → client --------------------------------------------------------------------
 
 
@@ -212,14 +227,14 @@ class Gesture:
     strength: float
 
 
-ClientMessage: TypeAlias = Hello | Say | AudioIn | Mic | Chat | Interrupt | Playback | Ping
+ClientMessage: TypeAlias = Hello | Say | AudioIn | Mic | Chat | Interrupt | Playback | Ping | Image
 ServerMessage: TypeAlias = (
     Welcome | Utterance | Audio | Curves | Clear | Transcript | Reply | Error | Pong | Gesture
 )
 Message: TypeAlias = ClientMessage | ServerMessage
 
 CLIENT_TYPES: dict[str, type[ClientMessage]] = {
-    cls.TYPE: cls for cls in (Hello, Say, AudioIn, Mic, Chat, Interrupt, Playback, Ping)
+    cls.TYPE: cls for cls in (Hello, Say, AudioIn, Mic, Chat, Interrupt, Playback, Ping, Image)
 }
 SERVER_TYPES: dict[str, type[ServerMessage]] = {
     cls.TYPE: cls

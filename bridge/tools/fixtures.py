@@ -22,6 +22,7 @@ import numpy as np
 from blendshape.rig import ARKIT52
 from bridge.protocol import messages as m
 from bridge.protocol.codec import encode, encode_curves, encode_pcm16
+from bridge.tools.images import png
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "protocol"
 
@@ -38,6 +39,10 @@ CURVE_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "mouthSmileRight": (0.0625, 0.0625, 0.0625),
     "browInnerUp": (0.1875, 0.125, 0.0625),
 }
+
+
+#: The image fixture's picture: a real 2×2 RGB PNG (red, green / blue, white), 82 bytes.
+FIXTURE_PNG = png([[(255, 0, 0), (0, 255, 0)], [(0, 0, 255), (255, 255, 255)]])
 
 
 def curve_frames() -> np.ndarray:
@@ -74,6 +79,7 @@ def _client_fixtures() -> dict[str, m.Message]:
         "playback": m.Playback(id=UTTERANCE_ID, state="finished", position=1.5,
                                interrupted=False),
         "ping": m.Ping(t=12.5),
+        "image": m.Image(data=FIXTURE_PNG, t=3.5, prompt="What am I holding?"),
     }
 
 

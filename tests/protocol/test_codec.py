@@ -20,11 +20,17 @@ from hypothesis import strategies as st
 from bridge.protocol import codec
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
+from bridge.protocol.images import MAX_IMAGE_BYTES, NotAnImage, media_type
 from bridge.tools.fixtures import fixture_messages
+from bridge.tools.images import gray_jpeg, solid_png
 
 settings.register_profile("protocol", deadline=None, max_examples=150,
                           suppress_health_check=[HealthCheck.too_slow])
 FAST = settings.get_profile("protocol")
+
+
+JPEG = gray_jpeg(200)
+PNG = solid_png(2, 2, (255, 0, 0))
 
 
 def pack(obj: Any) -> bytes:
@@ -94,6 +100,9 @@ WIRE_FORMS: list[tuple[m.Message, dict[str, Any]]] = [
     (m.Pong(t=1, server_t=0.5), {"type": "pong", "t": 1.0, "server_t": 0.5}),
     (m.Gesture(id="a", t=0.5, name="nod", duration=1, strength=0.75),
      {"type": "gesture", "id": "a", "t": 0.5, "name": "nod", "duration": 1.0, "strength": 0.75}),
+    (m.Image(data=JPEG), {"type": "image", "data": JPEG}),
+    (m.Image(data=PNG, t=2, prompt="What is this?"),
+     {"type": "image", "data": PNG, "t": 2.0, "prompt": "What is this?"}),
 ]
 
 
@@ -190,6 +199,10 @@ def hello(**fields: Any) -> bytes:
 
 def say(**fields: Any) -> bytes:
     return pack({"type": "say", "text": "hi", **fields})
+
+
+def image(**fields: Any) -> bytes:
+    return pack({"type": "image", "data": JPEG, **fields})
 
 
 def raw_map(*pairs: bytes) -> bytes:
@@ -295,6 +308,16 @@ CLIENT_REFUSALS: list[tuple[str, bytes, str, str | None]] = [
     ("say-id-int", say(id=5), "invalid_field", "id"),
     ("interrupt-id-int", pack({"type": "interrupt", "id": 5}), "invalid_field", "id"),
     ("chat-text-map", pack({"type": "chat", "text": {"a": 1}}), "invalid_field", "text"),
+    ("image-text", image(data=b"<html>hello</html>"), "invalid_field", "data"),
+    ("image-empty", image(data=b""), "invalid_field", "data"),
+    ("image-gif", image(data=b"GIF89a\x01\x00\x01\x00"), "invalid_field", "data"),
+    ("image-webp", image(data=b"RIFF\x1a\x00\x00\x00WEBPVP8 "), "invalid_field", "data"),
+    ("image-str", image(data="\xff\xd8\xff"), "invalid_field", "data"),
+    ("image-over-1-mib", image(data=b"\xff\xd8\xff" + bytes(MAX_IMAGE_BYTES)),
+     "invalid_field", "data"),
+    ("image-no-data", pack({"type": "image", "t": 1.0}), "invalid_field", "data"),
+    ("image-negative-t", image(t=-1.0), "invalid_field", "t"),
+    ("image-prompt-int", image(prompt=3), "invalid_field", "prompt"),
 ]
 
 SERVER_REFUSALS: list[tuple[str, bytes, str, str | None]] = [
@@ -365,6 +388,29 @@ def test_invalid_field_message_names_message_and_field() -> None:
         codec.decode_client(pack({"type": "say", "text": 42}))
     with pytest.raises(err.InvalidField, match=r"^say\.text is required$"):
         codec.decode_client(pack({"type": "say"}))
+
+
+@pytest.mark.parametrize("data,why", [
+    (b"<html>hello</html>", r"^image\.data: is not a JPEG or PNG image \(it starts 3c 68 74 6d "),
+    (b"", r"^image\.data: is empty"),
+    (b"GIF87a\x01\x00", r"^image\.data: is a GIF image; only JPEG and PNG are supported$"),
+    (b"RIFF\x1a\x00\x00\x00WEBPVP8 ", r"^image\.data: is a WebP image"),
+    (b"\x00\x00\x00\x1cftypheic", r"^image\.data: is a HEIC image"),
+    (b"\x89PNG" + bytes(MAX_IMAGE_BYTES), r"^image\.data: has 1048580 bytes; at most 1048576 "),
+])
+def test_a_bad_image_is_refused_in_one_line_saying_what_is_wrong(data: bytes, why: str) -> None:
+    with pytest.raises(err.InvalidField, match=why) as info:
+        codec.decode_client(image(data=data))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+def test_images_are_told_by_their_magic_bytes() -> None:
+    assert media_type(JPEG) == "image/jpeg" and media_type(PNG) == "image/png"
+    assert media_type(JPEG.ljust(MAX_IMAGE_BYTES, b"\0")) == "image/jpeg"  # 1 MiB is allowed
+    with pytest.raises(NotAnImage):
+        media_type(b"\x89PNG\r\n\x1a")  # a signature cut short
+    msg = codec.decode_client(image(t=1.5, prompt="What is this?"))
+    assert msg == m.Image(data=JPEG, t=1.5, prompt="What is this?")
 
 
 def test_error_messages_stay_short_for_huge_values() -> None:
@@ -548,6 +594,8 @@ valid_messages = st.one_of(
     st.builds(m.Playback, id=texts, state=st.sampled_from(["started", "position", "finished"]),
               position=times, interrupted=st.none() | st.booleans()),
     st.builds(m.Ping, t=finite),
+    st.builds(m.Image, data=st.sampled_from([JPEG, PNG]) | blobs.map(lambda b: JPEG[:3] + b),
+              t=st.none() | times, prompt=opt_texts),
     st.builds(m.Welcome, protocol=st.integers(0, 10), session=texts, server=texts, fps=fps,
               channels=names, audio_rate=rates, encoding=encodings),
     st.builds(m.Utterance, id=texts, state=st.sampled_from(["start", "end"]),
