@@ -30,7 +30,10 @@ pytest.importorskip("nvidia_audio2face_3d", reason="pip install 'talkbridge[a2f]
 
 from nvidia_ace.audio_pb2 import AudioHeader
 from nvidia_ace.status_pb2 import Status
-from nvidia_audio2face_3d.audio2face_pb2_grpc import A2FControllerServiceStub
+from nvidia_audio2face_3d.audio2face_pb2_grpc import (
+    A2FControllerServiceStub,
+    add_A2FControllerServiceServicer_to_server,
+)
 from nvidia_audio2face_3d.messages_pb2 import (
     AudioWithEmotion,
     AudioWithEmotionStream,
@@ -47,7 +50,7 @@ from blendshape import rig
 from bridge.server.host import Server, ServerConfig
 from bridge.session.config import SessionConfig
 from bridge.transports import a2f_mapping as mapping
-from bridge.transports.a2f_grpc import bearer_token
+from bridge.transports.a2f_grpc import A2FServicer, bearer_token
 from bridge.transports.a2f_setup import listen_address
 from bridge.transports.pacing import OutputsConfig
 from tests.support.tls import self_signed
@@ -339,6 +342,27 @@ async def test_bad_input_is_invalid_argument_saying_why_and_other_streams_go_on(
         result = await reader
     assert result.status.code == Status.SUCCESS
     assert len(result.times) == int(np.ceil(len(pcm) / rate * 30 - 1e-9))
+
+
+async def test_a_stream_that_sends_nothing_for_the_idle_limit_is_ended():
+    """The servicer alone on a gRPC server, with a stand-in for the network."""
+    class Network:
+        def new_stream(self, rate: int) -> object:
+            return object()
+
+        async def submit(self, stream, pcm, last=False) -> np.ndarray:
+            return np.zeros((0, 67), np.float32)
+
+    server = grpc.aio.server()
+    add_A2FControllerServiceServicer_to_server(A2FServicer(Network(), idle_seconds=0.3), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        error = await refused(port, [header(16000)])  # then silence
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert error.details().startswith("no message for 0.3 s")
+    finally:
+        await server.stop(None)
 
 
 # ---- token and TLS, as on the WebSocket ------------------------------------------------
