@@ -120,21 +120,61 @@ def compare(recognizers: Mapping[str, ASRProvider], turns: Sequence[Turn],
     return report
 
 
-def format_report(report: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+def format_report(report: Mapping[str, Mapping]) -> str:
     lines = [f"{'condition':10s} {'recognizer':14s} {'WER':>6s} {'final p50':>10s} {'final p90':>10s}"]
     for condition, by_name in report.items():
+        if condition == "intelligibility_wer_whisper":
+            continue
         for name, m in by_name.items():
             lines.append(f"{condition:10s} {name:14s} {m['wer']:6.3f} {m['final_ms_median']:8.0f} ms"
                          f" {m['final_ms_p90']:7.0f} ms")
+    for voice, wer in report.get("intelligibility_wer_whisper", {}).items():
+        lines.append(f"our voice {voice!r} heard by Whisper: WER {wer:.3f}")
     return "\n".join(lines)
 
 
+def intelligibility(asr: ASRProvider, voices: Sequence[str] | None = None,
+                    texts: Sequence[str] = TURNS) -> dict[str, float]:
+    """How well our own voices are understood: one recognizer's word error rate on each
+    voice reading ``texts`` (Piper's default, Kokoro's American English where installed,
+    espeak-ng's), so "it sounds robotic" is a number."""
+    from bridge.speech.tts.config import make_registry
+
+    registry = make_registry()
+    wanted = voices or [v for v in ("joe", "kokoro:af_heart", "espeak:en-us")
+                        if _has_voice(registry, v)]
+    report: dict[str, float] = {}
+    for voice in wanted:
+        provider, found = registry.resolve(voice)
+        errors = words_in = 0
+        for text in texts:
+            chunks = list(provider.synthesize(text, found))
+            pcm = resample(np.concatenate([c.pcm for c in chunks]), chunks[0].rate)
+            heard, _ = recognize(asr, pcm)
+            errors += word_errors(text, heard)
+            words_in += len(words(text))
+        report[voice] = errors / max(1, words_in)
+    return report
+
+
+def _has_voice(registry, voice: str) -> bool:
+    try:
+        registry.resolve(voice)
+    except Exception:  # noqa: BLE001 - an extra that isn't installed: that voice is skipped
+        return False
+    return True
+
+
 def run(voices: Sequence[str] = VOICES, sentences: int = len(TURNS)) -> dict:
-    """Both offline recognizers, every turn, every condition, in one run."""
+    """Both offline recognizers, every turn, every condition, in one run; then our voices'
+    intelligibility to Whisper."""
     from bridge.speech.asr.registry import make_asr
 
     recognizers = {"pocketsphinx": make_asr("pocketsphinx"), "whisper": make_asr("whisper")}
     turns = flite_turns(voices, TURNS[:sentences])
     for asr in recognizers.values():  # load and warm both before anything is timed
         recognize(asr, turns[0].pcm)
-    return compare(recognizers, turns)
+    report: dict = compare(recognizers, turns)
+    report["intelligibility_wer_whisper"] = intelligibility(recognizers["whisper"],
+                                                            texts=TURNS[:sentences])
+    return report

@@ -36,3 +36,14 @@ def test_both_recognizers_hear_a_voice_neither_was_tuned_on():
     for by_name in report.values():
         for m in by_name.values():
             assert 0.0 <= m["wer"] <= 2.0 and m["final_ms_median"] > 0 and m["turns"] == 1
+
+
+def test_our_default_voice_is_understood():
+    """Intelligibility is measured: Whisper hears Piper's default voice say a turn."""
+    pytest.importorskip("faster_whisper")
+    from bridge.speech.asr.registry import make_asr
+    from bridge.tools.asr_compare import intelligibility
+
+    report = intelligibility(make_asr("whisper"), voices=["joe"],
+                             texts=("Can you help me find the blacksmith?",))
+    assert set(report) == {"joe"} and report["joe"] <= 1 / 7  # at most one word of seven
