@@ -121,7 +121,7 @@ def _check_tables(conf: dict) -> None:
 def _check_providers(conf: dict, dialogue: bool) -> None:
     """Exit in one line, before models load, when a remote provider the server can't do
     without is unreachable: the default voice's Riva, and with the dialogue loop its
-    OpenAI-compatible model and its Riva recognizer."""
+    OpenAI-compatible model, its Riva recognizer and a PostgreSQL memory."""
     from bridge.ops import reach
 
     needed: list[reach.Endpoint] = []
@@ -135,6 +135,9 @@ def _check_providers(conf: dict, dialogue: bool) -> None:
         if dialogue and llm.get("provider") == "openai":
             needed.append(reach.from_url("[llm] base_url",
                                          str(llm.get("base_url", "https://api.openai.com/v1"))))
+        memory = str(conf.get("dialogue", {}).get("memory", ""))
+        if dialogue and memory.startswith(("postgresql://", "postgres://")):
+            needed.append(reach.from_url("[dialogue] memory", memory))
         if dialogue and asr.get("provider") == "riva":
             needed.append(reach.from_address("[asr] server",
                                              str(asr.get("server", "localhost:50051"))))

@@ -293,6 +293,8 @@ class Server:
             await a2f_stopped
         if self.network is not None:
             await self.network.close()
+        if self.dialogue is not None:
+            await asyncio.to_thread(self.dialogue.close)
         if self._ws is not None:
             self._ws.close()
             await self._ws.wait_closed()
