@@ -83,6 +83,12 @@ IPA_VISEMES: dict[str, str] = {
     "u": "ou", "w": "ou", "ʍ": "ou", "ɥ": "ou", "y": "ou", "ʏ": "ou", "ɯ": "ou", "ʉ": "ou",
 }
 
+#: Symbols that are tones, not sounds, in a language's espeak-ng output: espeak-ng writes
+#: Mandarin's rising tone (tone 2, 35) as ``ɜ`` after the syllable's vowel (人 ``ʐˈəɜn``, 学
+#: ``ɕˈyɛɜ``; tones 1, 3 and 4 come as digits). Tones don't move the lips: such a symbol has
+#: no shape, and its time stays with the vowel before it.
+LANGUAGE_TONES: dict[str, str] = {"cmn": "ɜ", "zh": "ɜ"}
+
 #: Per-language differences from the base table (keys: espeak-ng language codes, prefix match).
 LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
     # English "bought", "thought": /ɔː/ is the open AO of ARPAbet, not a rounded mid vowel.
@@ -163,6 +169,14 @@ def _strip_marks(symbol: str) -> str:
     ).translate(_ALIASES)
 
 
+def _tones_for(lang: str | None) -> str:
+    if not lang:
+        return ""
+    code = lang.lower().replace("_", "-")
+    return next((tones for key, tones in LANGUAGE_TONES.items()
+                 if code == key or code.startswith(key + "-")), "")
+
+
 def _table_for(lang: str | None) -> dict[str, str]:
     if not lang:
         return IPA_VISEMES
@@ -221,6 +235,10 @@ def _ipa(symbol: str, lang: str | None, strict: bool, after_vowel: bool) -> tupl
         return [], False  # espeak-ng's language-switch marker, e.g. "(en)"
     table = _table_for(lang)
     core = _strip_marks(symbol)
+    tones = _tones_for(lang)
+    if tones and core and all(ch in tones for ch in core):
+        return [], after_vowel  # a tone: no shape of its own (to_viseme_spans gives its time back)
+    core = "".join(ch for ch in core if ch not in tones)
     if not core:
         return ["sil"], False
     visemes: list[str] = []
@@ -328,12 +346,22 @@ def to_viseme_spans(
         else:
             visemes, after_vowel = _ipa(span.phoneme, lang, False, after_vowel)
         start = span.start if carry_start is None else carry_start
+        if not visemes and out and _is_tone(span.phoneme, lang):  # the vowel's pitch: its time
+            out[-1] = VisemeSpan(out[-1].viseme, out[-1].start, span.end, out[-1].phoneme,
+                                 out[-1].closure)
+            continue
         if not visemes:  # transparent glottal: its time belongs to the next phoneme
             carry_start = start
             continue
         carry_start = None
         out.extend(_split_span(span.phoneme, visemes, start, span.end))
     return out
+
+
+def _is_tone(phoneme: str, lang: str | None) -> bool:
+    tones = _tones_for(lang)
+    core = _strip_marks(phoneme)
+    return bool(tones and core) and all(ch in tones for ch in core)
 
 
 def _split_span(phoneme: str, visemes: list[str], start: float, end: float) -> list[VisemeSpan]:

@@ -112,3 +112,15 @@ def test_a_syllable_break_inside_a_word_is_timing_not_a_rest():
     assert [(s.phoneme, s.start, s.end) for s in merged] == [
         ("s.", 0.0, 0.2), ("i", 0.2, 0.3), (".", 0.3, 0.4)]
     assert [s.viseme for s in to_viseme_spans(merged)] == ["SS", "ih", "sil"]
+
+
+def test_mandarin_rising_tone_is_no_mouth_shape_and_its_time_stays_with_the_vowel():
+    """espeak-ng writes Mandarin's tone 2 as ``ɜ`` after the vowel (人 ʐˈəɜn): no r-colouring
+    of the lips there, the vowel holds through it; English ``ɜ`` (bird) is still a shape."""
+    spans = [PhonemeSpan("ʐ", 0.0, 0.1), PhonemeSpan("ˈə", 0.1, 0.2), PhonemeSpan("ɜ", 0.2, 0.3),
+             PhonemeSpan("n", 0.3, 0.4)]
+    visemes = to_viseme_spans(spans, lang="cmn")
+    assert [v.viseme for v in visemes] == ["CH", "E", "nn"]
+    assert (visemes[1].start, visemes[1].end) == (0.1, 0.3) and visemes[2].start == 0.3
+    assert [v.viseme for v in to_viseme_spans([PhonemeSpan("ɜ", 0.0, 0.2)], lang="en-us")] == ["RR"]
+    assert ipa_visemes("ʐˈəɜn", lang="cmn") == ["CH", "E", "nn"]
