@@ -9,10 +9,11 @@ model, so ``[dialogue] preemptive`` decides there.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Sequence
 
 from bridge.dialogue.config import DialogueConfig
 from bridge.dialogue.ports import SpeakingSession
+from bridge.dialogue.seeing import Sight
 from bridge.dialogue.services import DialogueServices
 from bridge.ops import workers
 from bridge.speech.sentences import SentenceStream
@@ -20,13 +21,14 @@ from bridge.speech.sentences import SentenceStream
 Spawn = Callable[[Any, str], "asyncio.Task[Any]"]
 
 
-def messages_for(answering: Any, user: str, text: str) -> list[Any]:
-    """The model's messages for ``text``: the persona, ``user``'s history, the new turn."""
+def messages_for(answering: Any, user: str, text: str, images: Sequence[Any] = ()) -> list[Any]:
+    """The model's messages for ``text``: the persona, ``user``'s history, the new turn (with
+    ``images``, the camera's picture, if any)."""
     from bridge.llm.registry import build_messages
 
     history = answering.memory.history(user) if answering.memory else []
     return build_messages(answering.persona, history, text,
-                          llm_is_persona=answering.llm_is_persona)
+                          llm_is_persona=answering.llm_is_persona, images=images)
 
 
 class Prepared:
@@ -79,9 +81,9 @@ class AnswerAhead:
     """The one answer being prepared for a session's user, if any."""
 
     def __init__(self, session: SpeakingSession, services: DialogueServices,
-                 config: DialogueConfig, user: str, spawn: Spawn) -> None:
+                 config: DialogueConfig, user: str, spawn: Spawn, sight: Sight) -> None:
         self.session, self.services, self.config, self.user = session, services, config, user
-        self._spawn = spawn
+        self._spawn, self.sight = spawn, sight
         self._current: Prepared | None = None
 
     def _wanted(self, answering: Any) -> bool:
@@ -107,7 +109,8 @@ class AnswerAhead:
     async def _run(self, prepared: Prepared, answering: Any) -> None:
         from bridge.llm.emotion import EmotionTagParser
 
-        messages = messages_for(answering, self.user, prepared.text)
+        messages = messages_for(answering, self.user, prepared.text,
+                                self.sight.for_turn(prepared.text, self.session.clock()))
         provider, voice = self.session.tts.resolve(self.config.voice)
         parser, splitter = EmotionTagParser(), SentenceStream()
 

@@ -45,6 +45,7 @@ class DialogueConfig:
     max_history: int = 40             # messages of memory given to the model
     warm_up: bool = False             # load every provider at start (serve does)
     preemptive: bool | None = None    # prepare answers while the user pauses; None: persona only
+    image_max_age: float = 60.0       # s a camera picture goes with the turns after it
 
     @classmethod
     def from_tables(cls, conf: Mapping[str, Any]) -> "DialogueConfig":
@@ -71,4 +72,8 @@ class DialogueConfig:
         for key in ("asr_timeout", "llm_timeout", "mic_burst"):
             if key in kwargs and not 0 < float(kwargs[key]) <= 600:
                 raise DialogueConfigError(f"dialogue.{key} = {kwargs[key]}: use 0 to 600 seconds")
+        age = kwargs.get("image_max_age", 60.0)
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or not 0 <= age <= 86400:
+            raise DialogueConfigError(f"dialogue.image_max_age = {age!r}: use 0 to 86400 seconds "
+                                      "(how long a camera picture goes with the turns after it)")
         return cls(turn=turn, **kwargs)

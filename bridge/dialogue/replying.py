@@ -19,6 +19,7 @@ from typing import AsyncIterator
 from bridge.dialogue.ahead import AnswerAhead, Prepared, Spawn, messages_for, within
 from bridge.dialogue.config import DialogueConfig
 from bridge.dialogue.ports import ReplyUtterance, SpeakingSession
+from bridge.dialogue.seeing import Sight
 from bridge.dialogue.services import DialogueServices, provider_error
 from bridge.dialogue.turns import Respond, TurnTaking, is_continuation
 from bridge.protocol import errors as err
@@ -74,10 +75,11 @@ class Replier:
     """The reply a session's dialogue is speaking (at most one), and the answer prepared next."""
 
     def __init__(self, session: SpeakingSession, services: DialogueServices,
-                 config: DialogueConfig, turns: TurnTaking, user: str, spawn: Spawn) -> None:
+                 config: DialogueConfig, turns: TurnTaking, user: str, spawn: Spawn,
+                 sight: Sight) -> None:
         self.session, self.services, self.config = session, services, config
-        self.turns, self.user, self._spawn = turns, user, spawn
-        self.ahead = AnswerAhead(session, services, config, user, spawn)
+        self.turns, self.user, self._spawn, self.sight = turns, user, spawn, sight
+        self.ahead = AnswerAhead(session, services, config, user, spawn, self.sight)
         self.metrics: deque[TurnMetrics] = deque(maxlen=32)
         self.continue_from: str | None = None  # a turn ended too early: the user went on
         self._ids = itertools.count(1)
@@ -125,8 +127,10 @@ class Replier:
         prepared = self.ahead.take(action.text)
         metrics.prepared = prepared is not None
         # The history is read before this turn joins it; a prepared answer already has it.
+        # The camera's picture goes with the turn; memory gets the turn's text alone.
+        images = self.sight.for_turn(action.text, self.session.clock())
         deltas = prepared.replay() if prepared is not None else \
-            answering.llm.stream(messages_for(answering, self.user, action.text))
+            answering.llm.stream(messages_for(answering, self.user, action.text, images))
         if answering.memory:
             answering.memory.add(self.user, "user", action.text)
         session = self.session

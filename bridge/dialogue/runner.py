@@ -16,6 +16,7 @@ from typing import Any
 from bridge.dialogue.listening import Listener
 from bridge.dialogue.ports import SpeakingSession
 from bridge.dialogue.replying import Replier, TurnMetrics
+from bridge.dialogue.seeing import SeenImage, Sight
 from bridge.dialogue.services import DialogueServices
 from bridge.dialogue.turns import (
     Action,
@@ -45,7 +46,9 @@ class Dialogue:
                      else (session.hello.client if session.hello else "default"))
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listener = Listener(session, services, self.config, self.turns)
-        self.replier = Replier(session, services, self.config, self.turns, self.user, self._spawn)
+        self.sight = Sight(self.config.image_max_age)
+        self.replier = Replier(session, services, self.config, self.turns, self.user, self._spawn,
+                               self.sight)
 
     @property
     def metrics(self) -> deque[TurnMetrics]:
@@ -54,6 +57,13 @@ class Dialogue:
 
     async def on_chat(self, text: str) -> None:
         await self._act(self.turns.chat(text))
+
+    async def on_image(self, image: SeenImage) -> None:
+        """Keep the camera's picture for the next turns; one sent with words starts a turn
+        about it, as a typed turn of those words would."""
+        self.sight.show(image)
+        if image.prompt:
+            await self._act(self.turns.chat(image.prompt))
 
     async def on_mic(self, msg: m.Mic) -> None:
         await self.listener.on_mic(msg, self._act)

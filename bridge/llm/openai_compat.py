@@ -61,7 +61,7 @@ class OpenAICompatLLM:
                  api_key_env: str | None = "OPENAI_API_KEY", temperature: float | None = 0.7,
                  max_tokens: int | None = 300, timeout: float = 15.0,
                  total_timeout: float | None = 120.0, extra_body: dict[str, Any] | None = None,
-                 max_retries: int = 0, strip_think: bool = True) -> None:
+                 max_retries: int = 0, strip_think: bool = True, vision: bool = True) -> None:
         try:
             import openai
         except ImportError:  # pragma: no cover - a core dependency
@@ -82,6 +82,9 @@ class OpenAICompatLLM:
         self.total_timeout = float(total_timeout) if total_timeout else None
         self.extra_body = dict(extra_body) if extra_body else None
         self.strip_think = strip_think
+        if not isinstance(vision, bool):
+            raise TypeError("vision must be true (send camera images) or false")
+        self.vision = vision
         # A local server (Ollama, llama.cpp) needs no key; the SDK insists on a string.
         self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._key or "no-key",
                                           timeout=self.timeout, max_retries=max_retries)
@@ -139,7 +142,7 @@ class OpenAICompatLLM:
     def _create(self, messages: Sequence[ChatMessage]) -> Awaitable[Any]:
         kwargs: dict[str, Any] = {
             "model": self.model, "stream": True,
-            "messages": [{"role": msg.role, "content": msg.content} for msg in messages]}
+            "messages": [{"role": msg.role, "content": self._content(msg)} for msg in messages]}
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -147,6 +150,19 @@ class OpenAICompatLLM:
         if self.extra_body:
             kwargs["extra_body"] = self.extra_body
         return self._client.chat.completions.create(**kwargs)
+
+    def _content(self, msg: ChatMessage) -> str | list[dict[str, Any]]:
+        """The message's text, or with its images the content parts vision models read:
+        the text, then per image its age and the picture inline (a data URL). A model
+        configured with ``vision = false`` gets the text alone."""
+        if not msg.images or not self.vision:
+            return msg.content
+        parts: list[dict[str, Any]] = [{"type": "text", "text": msg.content}] if msg.content \
+            else []
+        for image in msg.images:
+            parts.append({"type": "text", "text": image.caption})
+            parts.append({"type": "image_url", "image_url": {"url": image.data_url}})
+        return parts
 
     async def _within(self, step: Awaitable[T], deadline: float, first: bool) -> T:
         """``step``, or LLMTimeoutError once the loop's clock passes ``deadline``."""

@@ -28,6 +28,19 @@ KNOWLEDGE_THRESHOLD = 0.18
 #: Knowledge given to a real model must at least touch the question.
 CONTEXT_THRESHOLD = 0.08
 
+#: The offline persona's answer when it is shown a picture or asked what it sees: without a
+#: vision model there is nothing that could look, and saying so beats a made-up answer.
+CANNOT_SEE = ("I can't see anything: no vision model is configured here, so camera images "
+              "don't reach me. Tell me in words what you'd like me to know.")
+
+#: Questions about sight ("what do you see?", "can you see me?", "look at this").
+_ASKS_TO_SEE = re.compile(
+    r"\b(?:can|do|did|could)\s+you\s+see\b|\bwhat\s+you\s+see\b|"
+    r"\blook(?:ing)?\s+at\s+(?:me|this|that|these|my|it)\b|"
+    r"\bwhat\s+am\s+i\s+(?:holding|wearing|showing|doing)\b|\bhow\s+do\s+i\s+look\b|"
+    r"\bare\s+you\s+(?:looking|watching)\b|\bwhat(?:'s|\s+is)\s+in\s+front\s+of\s+you\b",
+    re.IGNORECASE)
+
 _KEYS = ("name", "greeting", "style", "fallback", "intents", "knowledge", "gestures")
 _INTENT_KEYS = ("name", "examples", "answer", "emotion", "otherwise")
 
@@ -201,11 +214,23 @@ class PersonaLLM:
         """The answer to the last user message, a word at a time, led by its emotion tag."""
         last = max((i for i, msg in enumerate(messages) if msg.role == "user"), default=-1)
         question = messages[last].content if last >= 0 else ""
-        answer, emotion = self.persona.answer(question, messages[:max(last, 0)])
+        if last >= 0 and cannot_see(messages[last]):
+            answer, emotion = CANNOT_SEE, None
+        else:
+            answer, emotion = self.persona.answer(question, messages[:max(last, 0)])
         if emotion:
             yield f"[{emotion}] "
         for word in re.findall(r"\S+\s*", answer):
             yield word
+
+
+def cannot_see(msg: ChatMessage) -> bool:
+    """Whether a turn needs eyes: the user showed a picture with it, or asks what is seen.
+
+    A picture that merely came along (the camera is shared while the user asks something
+    else) does not count, so a shared webcam leaves the persona's other answers alone.
+    """
+    return any(image.shown for image in msg.images) or bool(_ASKS_TO_SEE.search(msg.content))
 
 
 # ---- validation helpers ------------------------------------------------------------------

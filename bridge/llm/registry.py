@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from bridge.llm.base import ChatMessage, LLMProvider
+from bridge.llm.base import ChatMessage, ImagePart, LLMProvider
 from bridge.llm.persona import Persona, PersonaLLM
 
 PROVIDERS = ("persona", "openai")
@@ -16,6 +16,11 @@ EMOTION_INSTRUCTION = (
     "[sad] [angry] [surprised] [fear] [disgust], then the reply. Your words are spoken "
     "aloud: no lists, no markdown, no emoji, short sentences.")
 
+#: Told to a real model when the turn carries a camera image, so it speaks as one who sees.
+VISION_INSTRUCTION = (
+    "The user's message carries a camera image of what is in front of you, with its age: "
+    "speak of it as what you see, and say so when it is too old or unclear to tell.")
+
 #: History given to a real model, at most (the memory bounds it too).
 MAX_HISTORY_MESSAGES = 40
 MAX_HISTORY_CHARS = 12000
@@ -26,7 +31,7 @@ def make_llm(options: Mapping[str, Any], persona: Persona | None = None) -> LLMP
 
     The persona provider answers from ``persona`` (the shipped one when None); "openai"
     takes OpenAICompatLLM's options (model, base_url, api_key_env, temperature,
-    max_tokens, timeout, total_timeout, extra_body, max_retries, strip_think).
+    max_tokens, timeout, total_timeout, extra_body, max_retries, strip_think, vision).
     """
     opts = dict(options)
     name = opts.pop("provider", "persona")
@@ -53,21 +58,24 @@ def make_llm(options: Mapping[str, Any], persona: Persona | None = None) -> LLMP
 
 def build_messages(persona: Persona | None, history: Sequence[ChatMessage], user_text: str,
                    *, llm_is_persona: bool, max_history: int = MAX_HISTORY_MESSAGES,
-                   max_history_chars: int = MAX_HISTORY_CHARS) -> list[ChatMessage]:
+                   max_history_chars: int = MAX_HISTORY_CHARS,
+                   images: Sequence[ImagePart] = ()) -> list[ChatMessage]:
     """System prompt (persona style, emotion tag, retrieved knowledge) + history + the turn.
 
     The persona provider gets the history and the turn, no prompt. A real model gets the
     system prompt first; both get the newest history that
     fits ``max_history`` messages and ``max_history_chars`` characters, opening with a
     user message (what chat templates of local models insist on); stored system messages
-    are dropped, the system prompt is rebuilt for every turn.
+    are dropped, the system prompt is rebuilt for every turn. ``images`` (what the camera
+    saw) go with the turn only: the history is text.
     """
+    turn = ChatMessage("user", user_text, tuple(images))
     if llm_is_persona:  # no prompt: the persona reads the history for what was said
-        return [*_bounded(history, max_history, max_history_chars), ChatMessage("user", user_text)]
+        return [*_bounded(history, max_history, max_history_chars), turn]
     system = persona.system_prompt(user_text) if persona else "You are a helpful character."
-    return [ChatMessage("system", f"{system}\n\n{EMOTION_INSTRUCTION}"),
-            *_bounded(history, max_history, max_history_chars),
-            ChatMessage("user", user_text)]
+    instructions = f"{EMOTION_INSTRUCTION} {VISION_INSTRUCTION}" if images else EMOTION_INSTRUCTION
+    return [ChatMessage("system", f"{system}\n\n{instructions}"),
+            *_bounded(history, max_history, max_history_chars), turn]
 
 
 def _bounded(history: Sequence[ChatMessage], max_messages: int,

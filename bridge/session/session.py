@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Iterator
 from blendshape import rig
 from blendshape.layers.emotion import UnknownEmotionError, emotion_vector
 from blendshape.layers.life import LifeLayer
+from bridge.dialogue.seeing import SeenImage
 from bridge.ops import security, workers
 from bridge.protocol import errors as err
 from bridge.protocol import messages as m
+from bridge.protocol.images import media_type
 from bridge.session import lifecycle
 from bridge.session.audio_in import AudioInputs
 from bridge.session.config import SERVER_NAME, FaceNetwork, Send, SessionConfig
@@ -67,7 +69,7 @@ class Session:
     network: FaceNetwork | None = None
     #: Builds this session's paced UDP outputs (Live Link Face, VMC, …) at hello, if any.
     make_pump: Callable[[int, float], OutputPump | None] | None = None
-    #: Builds this session's dialogue loop at its first ``mic`` or ``chat``; None: refused.
+    #: Builds this session's dialogue loop at its first ``mic``, ``chat`` or ``image``; None: refused.
     make_dialogue: Callable[["Session"], "Dialogue"] | None = None
 
     phase: Phase = field(default=Phase.AWAITING_HELLO, init=False)
@@ -209,6 +211,19 @@ class Session:
         self._admit()
         await self._dialogue().on_chat(text)
 
+    async def _on_image(self, msg: m.Image) -> None:
+        """Hand the camera's picture to the dialogue; a ``prompt`` (not blank) starts a turn
+        about it, checked and admitted like a ``chat``."""
+        prompt = self._text("image.prompt", msg.prompt) if msg.prompt and msg.prompt.strip() \
+            else None
+        if prompt is not None:
+            self._admit()
+        arrived = self.clock()
+        # ``t`` is on the session clock; a client clock ahead of ours can't make it newer.
+        taken = arrived if msg.t is None else min(arrived, self.out.t0 + msg.t)
+        image = SeenImage(msg.data, media_type(msg.data), taken, prompt)
+        await self._dialogue().on_image(image)
+
     def _dialogue(self) -> "Dialogue":
         if self.dialogue is None:
             if self.make_dialogue is None:
@@ -291,5 +306,6 @@ _HANDLERS: dict[type, Callable[[Session, m.ClientMessage], Awaitable[None]]] = {
     m.Ping: Session._on_ping,  # type: ignore[dict-item]
     m.Mic: Session._on_mic,  # type: ignore[dict-item]
     m.Chat: Session._on_chat,  # type: ignore[dict-item]
+    m.Image: Session._on_image,  # type: ignore[dict-item]
     m.Playback: Session._on_playback,  # type: ignore[dict-item]
 }
