@@ -69,7 +69,8 @@ class Session:
     network: FaceNetwork | None = None
     #: Builds this session's paced UDP outputs (Live Link Face, VMC, …) at hello, if any.
     make_pump: Callable[[int, float], OutputPump | None] | None = None
-    #: Builds this session's dialogue loop at its first ``mic``, ``chat`` or ``image``; None: refused.
+    #: Builds this session's dialogue loop at its first ``mic``, ``chat`` or ``image``;
+    #: None: those are refused.
     make_dialogue: Callable[["Session"], "Dialogue"] | None = None
 
     phase: Phase = field(default=Phase.AWAITING_HELLO, init=False)

@@ -40,7 +40,8 @@ def gray_jpeg(level: int = 128) -> bytes:
     # Huffman tables of one code each ("0"): the DC category, then end-of-block.
     bits = "0" + (format(extra, f"0{size}b") if size else "") + "0"
     bits += "1" * (-len(bits) % 8)
-    scan = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8)).replace(b"\xff", b"\xff\x00")
+    scan = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+    scan = scan.replace(b"\xff", b"\xff\x00")  # byte stuffing
     one_code = bytes([1] + [0] * 15)
     return b"".join([
         b"\xff\xd8",
