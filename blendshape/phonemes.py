@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 #: Marks that carry no mouth shape of their own: stress, length, tone, syllable marks,
 #: palatalization, aspiration (``ʲ``, ``ʰ``), and the ASCII marks espeak-ng leaks where a
