@@ -107,6 +107,12 @@ namespace TalkBridge
         /// <summary>A typed user turn into the server's dialogue loop.</summary>
         public void Chat(string text) => Send(new Chat { Text = text });
 
+        /// <summary>Shows the character a picture for its next turns: a JPEG or PNG of at most
+        /// 1 MiB (Texture2D.EncodeToJPG() of a camera's RenderTexture); with a prompt it also asks
+        /// about it. Dropped while disconnected: a frame would be stale by the welcome.</summary>
+        public void SendImage(byte[] jpegOrPng, string prompt = null) =>
+            Send(new ImageMessage { Data = jpegOrPng, Prompt = NullIfEmpty(prompt) });
+
         /// <summary>Barge-in: stops local playback at once and asks the server to stop (null: everything).</summary>
         public void Interrupt(string id = null)
         {

@@ -49,6 +49,8 @@ namespace TalkBridge.Core
                 State = f.Enum("state", PlaybackState.Started, PlaybackState.Position, PlaybackState.Finished),
                 Position = f.Time("position"), Interrupted = f.OptBool("interrupted") } },
             { Ping.TypeName, f => new Ping { T = f.Clock("t") } },
+            { ImageMessage.TypeName, f => new ImageMessage { Data = f.ImageData("data"), T = f.Has("t") ? f.Time("t") : (double?)null,
+                Prompt = f.OptStr("prompt") } },
         };
 
         /// <summary>One server frame → its message, or a ProtocolException.</summary>
@@ -158,6 +160,17 @@ namespace TalkBridge.Core
             var bytes = value as byte[];
             if (bytes == null) throw Expected(name, "bin", value);
             return bytes;
+        }
+
+        /// <summary>A JPEG or PNG file of at most 1 MiB, told by its magic bytes.</summary>
+        public byte[] ImageData(string name)
+        {
+            byte[] data = Bin(name);
+            if (data.Length == 0) throw Reject(name, "is empty; send the bytes of a JPEG or PNG file");
+            if (data.Length > ImageMessage.MaxBytes)
+                throw Reject(name, "has " + data.Length + " bytes; at most " + ImageMessage.MaxBytes + " (1 MiB) are allowed");
+            if (ImageMessage.MediaTypeOf(data) == null) throw Reject(name, "is not a JPEG or PNG image");
+            return data;
         }
 
         public long Int(string name, long lo, long hi)

@@ -146,6 +146,37 @@ namespace TalkBridge.Core
         internal override IEnumerable<KeyValuePair<string, object>> Fields() { yield return F("t", T); }
     }
 
+    /// <summary>What the engine's camera sees, for the dialogue's next language-model turns;
+    /// with a <see cref="Prompt"/> it also starts a turn about it, like a <see cref="Chat"/>.</summary>
+    public sealed class ImageMessage : Message
+    {
+        public const string TypeName = "image";
+        /// <summary>The most <see cref="Data"/> may hold (the whole message must fit 1 MiB too).</summary>
+        public const int MaxBytes = 1 << 20;
+        public override string Type => TypeName;
+        /// <summary>A JPEG or PNG file (e.g. Texture2D.EncodeToJPG()), at most 1 MiB.</summary>
+        public byte[] Data;
+        /// <summary>When it was taken: seconds on the session clock (since welcome); null: on arrival.</summary>
+        public double? T;
+        public string Prompt;
+
+        internal override IEnumerable<KeyValuePair<string, object>> Fields()
+        {
+            yield return F("data", Data); yield return F("t", T); yield return F("prompt", Prompt);
+        }
+
+        /// <summary>"image/jpeg" or "image/png" by the magic bytes, else null (the server would refuse it).</summary>
+        public static string MediaTypeOf(byte[] data)
+        {
+            if (data == null) return null;
+            if (data.Length >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return "image/jpeg";
+            byte[] png = { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A };
+            if (data.Length < png.Length) return null;
+            for (int i = 0; i < png.Length; i++) if (data[i] != png[i]) return null;
+            return "image/png";
+        }
+    }
+
     // ---- server → client ------------------------------------------------------------------
 
     public sealed class Welcome : Message

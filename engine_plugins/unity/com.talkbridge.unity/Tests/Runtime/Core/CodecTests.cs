@@ -10,7 +10,7 @@ namespace TalkBridge.Tests
     {
         static readonly string[] ServerFixtures =
             { "welcome", "utterance_start", "utterance_end", "audio", "curves", "curves_f32", "clear", "transcript", "reply", "error", "pong", "gesture" };
-        static readonly string[] ClientFixtures = { "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping" };
+        static readonly string[] ClientFixtures = { "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping", "image" };
 
         static T Server<T>(string stem) where T : Message => (T)Codec.DecodeServer(TestSupport.Fixture(stem));
         static T Client<T>(string stem) where T : Message => (T)Codec.DecodeClient(TestSupport.Fixture(stem));
@@ -155,6 +155,32 @@ namespace TalkBridge.Tests
             var pb = Client<Playback>("playback");
             Assert.AreEqual(new object[] { "u1", "finished", 1.5, false }, new object[] { pb.Id, pb.State, pb.Position, pb.Interrupted });
             Assert.AreEqual(12.5, Client<Ping>("ping").T);
+            var image = Client<ImageMessage>("image");
+            Assert.AreEqual(new object[] { 82, "image/png", 3.5, "What am I holding?" },
+                            new object[] { image.Data.Length, ImageMessage.MediaTypeOf(image.Data), image.T, image.Prompt });
+        }
+
+        [Test]
+        public void ImageEncodesToTheGoldenBytesAndLeavesOptionalFieldsOff()
+        {
+            byte[] png = Client<ImageMessage>("image").Data;
+            CollectionAssert.AreEqual(TestSupport.Fixture("image"),
+                Codec.Encode(new ImageMessage { Data = png, T = 3.5, Prompt = "What am I holding?" }));
+            var bare = (ImageMessage)Codec.DecodeClient(Codec.Encode(new ImageMessage { Data = png }));
+            Assert.AreEqual(new object[] { null, null }, new object[] { bare.T, bare.Prompt });
+            Assert.AreEqual(2, ((MsgPackMap)MsgPackReader.Unpack(Codec.Encode(new ImageMessage { Data = png }))).Count);  // type, data
+        }
+
+        [Test]
+        public void ImageDataMustBeAJpegOrPng()
+        {
+            Assert.AreEqual("image/jpeg", ImageMessage.MediaTypeOf(new byte[] { 0xFF, 0xD8, 0xFF, 0xE0 }));
+            foreach (var data in new[] { new byte[0], System.Text.Encoding.ASCII.GetBytes("GIF89a"), new byte[] { 0x89, 0x50, 0x4E } })
+            {
+                var e = Assert.Throws<InvalidFieldException>(() => Codec.DecodeClient(Codec.Encode(new ImageMessage { Data = data })));
+                Assert.AreEqual("data", e.Field);
+                StringAssert.StartsWith("image.data: ", e.Message);
+            }
         }
 
         [Test]

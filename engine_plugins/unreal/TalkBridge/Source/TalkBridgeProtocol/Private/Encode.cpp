@@ -113,6 +113,13 @@ Bytes EncodeOne(const Chat& m) { return MapWriter("chat").Str("text", m.text).Fi
 Bytes EncodeOne(const Interrupt& m) { return MapWriter("interrupt").OptStr("id", m.id).Finish(); }
 Bytes EncodeOne(const Ping& m) { return MapWriter("ping").Float("t", m.t).Finish(); }
 
+Bytes EncodeOne(const Image& m) {
+    MapWriter writer("image");
+    writer.Bin("data", m.data);
+    if (m.t) writer.Float("t", *m.t);
+    return writer.OptStr("prompt", m.prompt).Finish();
+}
+
 Bytes EncodeOne(const Playback& m) {
     MapWriter writer("playback");
     writer.Str("id", m.id).Str("state", ToWire(m.state)).Float("position", m.position);

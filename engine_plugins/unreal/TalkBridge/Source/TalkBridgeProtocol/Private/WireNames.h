@@ -14,7 +14,8 @@ inline constexpr const char* kServerTypeNames[] = {"welcome", "utterance", "audi
                                                    "transcript", "reply", "error", "pong", "gesture",
                                                    nullptr};
 inline constexpr const char* kClientTypeNames[] = {"hello", "say", "audio_in", "mic", "chat",
-                                                   "interrupt", "playback", "ping", nullptr};
+                                                   "interrupt", "playback", "ping", "image",
+                                                   nullptr};
 
 }  // namespace detail
 }  // namespace talkbridge

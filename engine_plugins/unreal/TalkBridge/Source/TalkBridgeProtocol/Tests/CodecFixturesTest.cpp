@@ -134,7 +134,7 @@ TEST(CodecFixtures, Gesture) {
 }
 
 TEST(CodecFixtures, ClientFixturesAreRefusedAsServerMessages) {
-    for (const char* stem : {"hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping"}) {
+    for (const char* stem : {"hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping", "image"}) {
         Result<ServerMessage> result = DecodeServer(ReadFixture(stem));
         ASSERT_FALSE(result.Ok()) << stem;
         EXPECT_EQ(result.Error().code, ErrorCode::UnknownType) << stem;
@@ -151,6 +151,18 @@ Bytes Pcm(const std::vector<std::int16_t>& samples) {
         out.push_back(static_cast<std::uint8_t>((static_cast<std::uint16_t>(s) >> 8) & 0xFF));
     }
     return out;
+}
+
+/// The image fixture's picture: the 2×2 RGB PNG of bridge/tools/fixtures.py (FIXTURE_PNG).
+Bytes FixturePng() {
+    return {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
+        0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02,
+        0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a, 0x73, 0x00, 0x00, 0x00,
+        0x19, 0x49, 0x44, 0x41, 0x54, 0x78, 0x01, 0x01, 0x0e, 0x00, 0xf1, 0xff,
+        0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+        0xff, 0xff, 0x1f, 0xee, 0x05, 0xfb, 0xde, 0xdd, 0xec, 0x2b, 0x00, 0x00,
+        0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 }
 
 std::map<std::string, ClientMessage> ClientFixtures() {
@@ -171,7 +183,8 @@ std::map<std::string, ClientMessage> ClientFixtures() {
             {"chat", Chat{"What's the weather like?"}},
             {"interrupt", talkbridge::Interrupt{std::string("u1")}},
             {"playback", Playback{"u1", PlaybackState::Finished, 1.5, false}},
-            {"ping", Ping{12.5}}};
+            {"ping", Ping{12.5}},
+            {"image", Image{FixturePng(), 3.5, std::string("What am I holding?")}}};
 }
 
 TEST(CodecFixtures, EncodeWritesEveryClientFixtureByteForByte) {
@@ -201,11 +214,16 @@ TEST(CodecFixtures, EncodedClientMessagesCarryTheExpectedKeys) {
               (Keys{{"type", "s:playback"}, {"id", "s:u1"}, {"state", "s:finished"}, {"position", "f:1.5"},
                     {"interrupted", "b:false"}}));
     EXPECT_EQ(PeekMap(Encode(fixtures.at("ping"))), (Keys{{"type", "s:ping"}, {"t", "f:12.5"}}));
+    EXPECT_EQ(PeekMap(Encode(fixtures.at("image"))),
+              (Keys{{"type", "s:image"}, {"data", "bin:82"}, {"t", "f:3.5"}, {"prompt", "s:What am I holding?"}}));
 }
 
 TEST(CodecFixtures, OptionalFieldsAreLeftOff) {
     using Keys = std::map<std::string, std::string>;
     EXPECT_EQ(PeekMap(Encode(talkbridge::Interrupt{})), (Keys{{"type", "s:interrupt"}}));
+    EXPECT_EQ(PeekMap(Encode(Image{FixturePng(), std::nullopt, std::nullopt})),
+              (Keys{{"type", "s:image"}, {"data", "bin:82"}}));
+    EXPECT_EQ(PeekMap(Encode(Image{FixturePng(), 2.0, std::nullopt})).at("t"), "f:2");  // float64, not int
     Say say;
     say.text = "hi";
     say.emotion = std::string("happy");
@@ -223,7 +241,7 @@ TEST(CodecFixtures, OptionalFieldsAreLeftOff) {
 }
 
 TEST(CodecFixtures, EveryStemIsCovered) {
-    EXPECT_EQ(testing::FixtureStems().size(), 20u);
+    EXPECT_EQ(testing::FixtureStems().size(), 21u);
     for (const std::string& stem : testing::FixtureStems()) EXPECT_FALSE(ReadFixture(stem).empty()) << stem;
 }
 

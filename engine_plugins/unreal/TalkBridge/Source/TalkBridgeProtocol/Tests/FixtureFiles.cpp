@@ -25,7 +25,7 @@ Bytes ReadFixture(const std::string& stem) {
 
 const std::vector<std::string>& FixtureStems() {
     static const std::vector<std::string> stems = {
-        "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping",
+        "hello", "say", "audio_in", "mic", "chat", "interrupt", "playback", "ping", "image",
         "welcome", "utterance_start", "utterance_end", "audio", "curves", "curves_f32",
         "clear", "transcript", "reply", "error", "pong", "gesture"};
     return stems;

@@ -80,7 +80,14 @@ struct Ping {
     double t = 0.0;
 };
 
-using ClientMessage = std::variant<Hello, Say, AudioIn, Mic, Chat, Interrupt, Playback, Ping>;
+/// What the engine's camera sees, for the dialogue's next language-model turns.
+struct Image {
+    Bytes data;                         ///< a JPEG or PNG file, at most 1 MiB
+    std::optional<double> t;            ///< when it was taken: seconds on the session clock
+    std::optional<std::string> prompt;  ///< words that start a turn about it
+};
+
+using ClientMessage = std::variant<Hello, Say, AudioIn, Mic, Chat, Interrupt, Playback, Ping, Image>;
 
 // ---- server → client ----------------------------------------------------------------------
 
