@@ -10,6 +10,7 @@ const tb = window.tb = {
   audioReceived: 0, utterances: [], state: { audioTime: 0, playing: null, position: null, face: {} },
   gesturesReceived: 0, gesturesShown: [],
   mic: null, micSent: 0,
+  camera: null, cameraSent: 0, welcomeAt: null,
 };
 
 // The microphone, as the dialogue loop wants it: mono PCM16 at 16 kHz in `mic` messages of
@@ -69,8 +70,87 @@ async function toggleMic() {
   button.textContent = tb.mic ? "🎤 Mic on" : "🎤 Mic";
 }
 
+// The camera, for a vision model: JPEG frames at most 640 px wide in `image` messages, one
+// as sharing starts and every 5 s after, one at once with Snap. The server keeps the newest
+// and shows it to the language model with the next turn.
+const CAMERA_EVERY_MS = 5000;
+const CAMERA_MAX_WIDTH = 640;
+const CAMERA_MAX_BYTES = 512 * 1024;  // well below the server's 1 MiB per message
+
+async function openCamera() {
+  const stream = await navigator.mediaDevices.getUserMedia(
+    { video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  const video = document.createElement("video");
+  video.muted = true; video.playsInline = true; video.srcObject = stream;
+  await video.play();
+  return { stream, video, timer: null };
+}
+
+function closeCamera(camera) {
+  if (camera.timer !== null) clearInterval(camera.timer);
+  for (const track of camera.stream.getTracks()) track.stop();
+  camera.video.srcObject = null;
+}
+
+// The video's current picture as JPEG bytes (lower quality until it fits), and when it was
+// taken on the session clock (seconds since welcome), so the server can tell its age.
+async function jpegFrame(video) {
+  const scale = Math.min(1, CAMERA_MAX_WIDTH / video.videoWidth);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(video.videoWidth * scale));
+  canvas.height = Math.max(1, Math.round(video.videoHeight * scale));
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  const t = tb.welcomeAt === null ? undefined : Math.max(0, (performance.now() - tb.welcomeAt) / 1000);
+  for (const quality of [0.7, 0.5, 0.3]) {
+    const blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", quality));
+    if (blob && blob.size <= CAMERA_MAX_BYTES) return { data: new Uint8Array(await blob.arrayBuffer()), t };
+  }
+  return null;
+}
+
+async function sendFrame(video) {
+  if (!video.videoWidth) return;  // no picture yet
+  const frame = await jpegFrame(video);
+  if (!frame) { status("camera frame too large to send"); return; }
+  const msg = { type: "image", data: frame.data };
+  if (frame.t !== undefined) msg.t = frame.t;
+  if (send(msg)) tb.cameraSent++;
+}
+
+async function toggleCamera() {
+  const button = $("camera");
+  if (tb.camera) {
+    closeCamera(tb.camera);
+    tb.camera = null;
+  } else {
+    try {
+      const camera = await openCamera();
+      tb.camera = camera;
+      await sendFrame(camera.video);
+      camera.timer = setInterval(() => { sendFrame(camera.video); }, CAMERA_EVERY_MS);
+    } catch (e) {
+      status(`camera unavailable: ${e.name || e} (allow it for this page, or use https)`);
+    }
+  }
+  button.setAttribute("aria-pressed", tb.camera ? "true" : "false");
+  button.textContent = tb.camera ? "📷 Sharing camera" : "📷 Share camera";
+}
+
+// One frame now: from the shared camera, or the camera opened just for it.
+async function snap() {
+  if (tb.camera) { await sendFrame(tb.camera.video); return; }
+  try {
+    const camera = await openCamera();
+    try { await sendFrame(camera.video); } finally { closeCamera(camera); }
+  } catch (e) {
+    status(`camera unavailable: ${e.name || e} (allow it for this page, or use https)`);
+  }
+}
+
 function send(msg) {
-  if (tb.ws && tb.ws.readyState === WebSocket.OPEN) tb.ws.send(MessagePack.encode(msg));
+  if (!tb.ws || tb.ws.readyState !== WebSocket.OPEN) return false;
+  tb.ws.send(MessagePack.encode(msg));
+  return true;
 }
 
 function status(text) { $("status").textContent = text; }
@@ -107,7 +187,7 @@ function onMessage(msg) {
   const p = tb.player;
   switch (msg.type) {
     case "welcome":
-      tb.welcome = msg; p.setWelcome(msg);
+      tb.welcome = msg; tb.welcomeAt = performance.now(); p.setWelcome(msg);
       status(`connected: session ${msg.session}, ${msg.fps} fps, ${msg.audio_rate} Hz`);
       break;
     case "utterance":
@@ -183,6 +263,8 @@ function main() {
   });
   $("interrupt").addEventListener("click", () => send({ type: "interrupt" }));
   $("mic").addEventListener("click", () => { toggleMic(); });
+  $("camera").addEventListener("click", () => { toggleCamera(); });
+  $("snap").addEventListener("click", () => { snap(); });
   loadInfo().catch((e) => status(`could not load voices: ${e}`));
   connect();
   requestAnimationFrame(() => tick(face, plot));

@@ -180,3 +180,38 @@ async def test_the_mic_button_streams_the_microphone_to_the_dialogue_loop(talkin
     assert await browser.evaluate("tb.micSent") == sent  # off is off
     assert await browser.evaluate("tb.errors.map(e => e.code)") == []
     assert browser.exceptions == []
+
+
+async def test_the_camera_button_shares_webcam_frames_with_the_dialogue_loop(talking):
+    """Chromium's fake camera goes out as JPEG `image` messages: one as sharing starts (then
+    every 5 s), one at once with Snap; the session keeps the newest for the next turn."""
+    server, browser = talking
+    await _poll(browser, "!!tb.welcome")
+    await browser.evaluate("document.getElementById('camera').click(); true")
+    await _poll(browser, "tb.cameraSent >= 1", timeout=20)
+    assert await browser.evaluate("document.getElementById('camera').getAttribute('aria-pressed')") == "true"
+    session = next(iter(server._sessions.values()))
+    for _ in range(100):
+        if session.dialogue is not None and session.dialogue.sight.latest is not None:
+            break
+        await asyncio.sleep(0.1)
+    first = session.dialogue.sight.latest
+    assert first is not None and first.media_type == "image/jpeg" and first.prompt is None
+    assert 1000 < len(first.data) <= 512 * 1024
+    assert first.taken <= session.clock() < first.taken + 5.0  # t: on the session clock
+    (part,) = session.dialogue.sight.for_turn("what do you see", session.clock())
+    assert part.data_url.startswith("data:image/jpeg;base64,/9j/")
+
+    await browser.evaluate("document.getElementById('snap').click(); true")
+    await _poll(browser, "tb.cameraSent >= 2")
+    for _ in range(50):
+        if session.dialogue.sight.latest is not first:
+            break
+        await asyncio.sleep(0.1)
+    assert session.dialogue.sight.latest is not first and len(session.dialogue.sight) == 1
+
+    await browser.evaluate("document.getElementById('camera').click(); true")
+    await _poll(browser, "document.getElementById('camera').getAttribute('aria-pressed') === 'false'")
+    assert await browser.evaluate("tb.camera === null")
+    assert await browser.evaluate("tb.errors.map(e => e.code)") == []
+    assert browser.exceptions == []
