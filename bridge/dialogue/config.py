@@ -37,7 +37,7 @@ class DialogueConfig:
     memory: str = ":memory:"          # SQLite file, postgresql:// URL; ":memory:" forgets at exit
     voice: str | None = None          # TTS voice of replies; None: the server's default
     vad: Mapping[str, Any] = field(default_factory=lambda: {"provider": "silero"})
-    asr: Mapping[str, Any] = field(default_factory=lambda: {"provider": "pocketsphinx"})
+    asr: Mapping[str, Any] = field(default_factory=dict)  # no provider: default_asr_name()
     llm: Mapping[str, Any] = field(default_factory=lambda: {"provider": "persona"})
     asr_timeout: float = 5.0          # s for the final transcript after the user stops
     llm_timeout: float = 15.0         # s for the model's first token, and between tokens

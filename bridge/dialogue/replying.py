@@ -217,7 +217,8 @@ class Replier:
 
         answering = self.services.loaded_answering
         llm = answering.llm.name if answering is not None else "?"
-        asr = self.config.asr.get("provider", "pocketsphinx")
+        listening = self.services.loaded_listening
+        asr = listening.asr.name if listening is not None else self.config.asr.get("provider", "?")
         stages = [("asr", asr, marks.turn_end, marks.asr_final),
                   ("llm_first_token", llm, marks.llm_start, marks.llm_first_token),
                   ("first_audio", "dialogue", marks.speech_end or marks.llm_start,

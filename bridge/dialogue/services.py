@@ -65,6 +65,11 @@ class DialogueServices:
         return self._answering
 
     @property
+    def loaded_listening(self) -> Listening | None:
+        """The listening providers if they are loaded (for code that must not wait)."""
+        return self._listening
+
+    @property
     def loaded_answering(self) -> Answering | None:
         """The answering providers if they are loaded (for code that must not wait)."""
         return self._answering
@@ -88,7 +93,7 @@ class DialogueServices:
         vad_opts = dict(self.config.vad)
         asr_opts = dict(self.config.asr)
         vad = make_vad(vad_opts.pop("provider", "silero"), vad_opts)
-        asr = make_asr(asr_opts.pop("provider", "pocketsphinx"), asr_opts)
+        asr = make_asr(asr_opts.pop("provider", None), asr_opts)
         log.info("dialogue: listening with %s VAD and %s ASR", vad.name, asr.name)
         return Listening(vad, asr)
 

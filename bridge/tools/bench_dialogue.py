@@ -83,13 +83,14 @@ async def _one_turn(port: int, pcm: np.ndarray) -> float | None:
         return marks["audio"] - marks["speech_end"]
 
 
-async def _bench(runs: int) -> dict[str, object]:
+async def _bench(runs: int, asr: str | None = None) -> dict[str, object]:
     from bridge.dialogue.config import DialogueConfig
     from bridge.server.host import Server, ServerConfig
     from bridge.session.config import SessionConfig
 
     server = Server(ServerConfig(port=0, session=SessionConfig(idle=False),
-                                 dialogue=DialogueConfig(warm_up=True)))
+                                 dialogue=DialogueConfig(warm_up=True,
+                                                         asr={"provider": asr} if asr else {})))
     await server.start()
     speech = {q: _speech(q) for q in QUESTIONS}
     pad = (np.random.default_rng(0).normal(0, 30, int(0.3 * RATE))).astype("<i2")
@@ -128,8 +129,9 @@ async def _bench(runs: int) -> dict[str, object]:
     return report
 
 
-def dialogue_latency(runs: int = 10) -> dict[str, object]:
+def dialogue_latency(runs: int = 10, asr: str | None = None) -> dict[str, object]:
+    """The figures above with the default recognizer, or ``asr`` (e.g. "pocketsphinx")."""
     started = time.perf_counter()
-    report = asyncio.run(_bench(runs))
+    report = asyncio.run(_bench(runs, asr))
     report["dialogue_bench_seconds"] = round(time.perf_counter() - started, 1)
     return report

@@ -1,5 +1,6 @@
 """PocketSphinx on real synthesized speech (Piper, espeak-ng, flite), its decoder pool, its
-errors, and the ASR registry (pocketsphinx is the default recognizer)."""
+errors, and the ASR registry (Whisper is the default where it is installed, PocketSphinx
+otherwise)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import soxr
 from bridge.speech.asr import pocketsphinx as ps_module
 from bridge.speech.asr.base import ASRError, ASRProvider, ASRStream
 from bridge.speech.asr.pocketsphinx import PocketSphinxASR
-from bridge.speech.asr.registry import ASR_NAMES, make_asr
+from bridge.speech.asr.registry import ASR_NAMES, default_asr_name, make_asr
 from bridge.tools.evaluation import flite
 
 RATE = 16000
@@ -251,7 +252,11 @@ def test_timings(asr: PocketSphinxASR, piper_audio: dict[str, np.ndarray]) -> No
 def test_registry_builds_providers_lazily(monkeypatch) -> None:
     assert ASR_NAMES == ("pocketsphinx", "whisper", "azure", "riva")
     assert isinstance(make_asr("pocketsphinx", {"preload": 0}), PocketSphinxASR)
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as without talkbridge's Whisper
+    assert default_asr_name() == "pocketsphinx"
     assert isinstance(make_asr(None, {"preload": 0}), PocketSphinxASR)
+    monkeypatch.delitem(sys.modules, "faster_whisper")
+    assert default_asr_name() == "whisper"  # talkbridge installs it and its weights
     with pytest.raises(ValueError, match="pocketsphinx, whisper, azure, riva"):
         make_asr("vosk", {})
     with pytest.raises(ValueError, match="partial_interval"):
