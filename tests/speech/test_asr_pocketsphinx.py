@@ -19,6 +19,7 @@ from bridge.speech.asr import pocketsphinx as ps_module
 from bridge.speech.asr.base import ASRError, ASRProvider, ASRStream
 from bridge.speech.asr.pocketsphinx import PocketSphinxASR
 from bridge.speech.asr.registry import ASR_NAMES, default_asr_name, make_asr
+from bridge.tools.asr_compare import word_errors
 from bridge.tools.evaluation import flite
 
 RATE = 16000
@@ -64,17 +65,6 @@ def piper_audio(piper) -> dict[str, np.ndarray]:
         return _to_16k(pcm, chunks[0].sample_rate)
 
     return {text: speak(text) for text in PHRASES}
-
-
-def word_errors(reference: str, hypothesis: str) -> int:
-    """Word-level edit distance (substitutions + deletions + insertions)."""
-    ref, hyp = reference.split(), hypothesis.split()
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1]
 
 
 def recognize(asr: PocketSphinxASR, audio: np.ndarray) -> tuple[str, list[str]]:
