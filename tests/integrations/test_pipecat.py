@@ -71,7 +71,7 @@ def _messages(frames: list) -> list[dict]:
     return [f.data for f in frames if isinstance(getattr(f, "data", None), dict)]
 
 
-async def _through_processor(*stages) -> list:
+async def _through_processor(*stages, network=None) -> list:
     """Queue each stage of frames once the previous one's message came out (an interruption
     is a system frame: queued with the rest, it would overtake the audio it interrupts)."""
     seen: list = []
@@ -84,8 +84,8 @@ async def _through_processor(*stages) -> list:
             seen.append(frame)
             await self.push_frame(frame, direction)
 
-    worker = PipelineWorker(Pipeline([FaceProcessor(), Sink()]), enable_rtvi=False,
-                            idle_timeout_secs=None)
+    worker = PipelineWorker(Pipeline([FaceProcessor(network=network), Sink()]),
+                            enable_rtvi=False, idle_timeout_secs=None)
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
@@ -120,3 +120,30 @@ def test_audio_passes_unchanged_and_an_interruption_clears_the_face():
     assert after[-1]["end"] is True and after[-1]["duration"] == pytest.approx(0.5)
     total = sum(len(d["frames"]) for d in after)
     assert abs(total - 0.5 * 60) <= 1
+
+
+def test_inside_serve_the_face_streams_through_the_servers_batch():
+    """Given the server's batcher (``Server.network``), the processor's streams join its
+    batch, and the face is the one the in-process network gives."""
+    from bridge.server.network import AsyncBatcher
+
+    pcm = _audio(0.8)
+    frames = [TTSStartedFrame(context_id="s"), TTSAudioRawFrame(pcm, 24_000, 1, context_id="s"),
+              TTSStoppedFrame(context_id="s")]
+
+    async def through(network):
+        seen = await _through_processor(frames, network=network)
+        return np.concatenate([np.asarray(d["frames"], np.float32) for d in _messages(seen)
+                               if d["type"] == FACE and d["frames"]])
+
+    async def both():
+        batcher = AsyncBatcher(load_network())
+        try:
+            batched = await through(batcher)
+            assert batcher.batches > 0  # the server's batch ran them
+        finally:
+            await batcher.close()
+        return batched, await through(None)
+
+    batched, alone = asyncio.run(both())
+    np.testing.assert_allclose(batched, alone, atol=1e-4)
