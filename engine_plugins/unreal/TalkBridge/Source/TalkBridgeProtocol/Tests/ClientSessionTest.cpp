@@ -334,5 +334,30 @@ TEST_F(SessionTest, UndecodableBytesBecomeALocalErrorAndTheSessionGoesOn) {
     EXPECT_EQ(std::get<ErrorEvent>(events[0]).ref, "u2");
 }
 
+TEST_F(SessionTest, EventsAreHandedOverAfterReceiveNeverFiredFromInsideIt) {
+    // The deferral rule, in the core: Receive() only queues; the owner takes the batch and
+    // fires it. A handler that re-enters the session (a Blueprint's OnError calling
+    // Disconnect/Connect, or feeding more bytes) leaves the batch it is in untouched, and
+    // what it causes comes in the next batch, in order.
+    const Bytes error = testing::ReadFixture("error");
+    session->Receive(error.data(), error.size(), 0.0);
+    const Bytes junk = {0x93, 0x01};
+    const auto batch = session->TakeEvents();
+    ASSERT_EQ(batch.size(), 1u);
+    std::size_t fired = 0;
+    for (const SessionEvent& event : batch) {
+        ++fired;
+        EXPECT_TRUE(std::get<ErrorEvent>(event).from_server);
+        session->Receive(junk.data(), junk.size(), 0.0);  // the handler re-enters
+        session->Receive(junk.data(), junk.size(), 0.0);
+    }
+    EXPECT_EQ(fired, 1u);
+    const auto next = session->TakeEvents();
+    ASSERT_EQ(next.size(), 2u);
+    EXPECT_EQ(std::get<ErrorEvent>(next[0]).code, "malformed");
+    EXPECT_FALSE(std::get<ErrorEvent>(next[1]).from_server);
+    EXPECT_TRUE(session->TakeEvents().empty());
+}
+
 }  // namespace
 }  // namespace talkbridge
