@@ -29,6 +29,9 @@ def add_eval(sub) -> None:
                           help="flite voices, comma-separated (default kal,awb,rms,slt)")
     evaluate.add_argument("--sentences", type=_sentences, default=None,
                           help="only the first N of the 8 sentences")
+    evaluate.add_argument("--mandarin", action="store_true",
+                          help="also a mandarin row: Kokoro's two shipped Mandarin voices, 8 "
+                               "sentences, labelled by their own timings (talkbridge[kokoro])")
     evaluate.add_argument("--against", type=Path, action="append", default=[], metavar="WEIGHTS",
                           help="other weights to measure in the same run, each a row named "
                                "by its file (e.g. a candidate beside the shipped weights)")
@@ -123,6 +126,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate_conditions(load_for_files(args.quality, args.weights),
                                  (CLEAN, *args.degrade), voices=args.voices or FLITE_VOICES,
                                  texts=EVAL_TEXTS[:args.sentences], against=against)
+    if args.mandarin:
+        from bridge.tools.evaluation import kokoro_mandarin_clips
+
+        mandarin = evaluate_conditions(load_for_files(args.quality, args.weights), (CLEAN,),
+                                       against=against, clips=kokoro_mandarin_clips())
+        report.metrics["mandarin"] = mandarin.metrics[CLEAN]
     print(json.dumps(report.metrics, indent=1) if args.json else format_table(report.metrics))
     cost = ", ".join(f"{name} {s:.3f}" for name, s in report.seconds_per_clip.items())
     print(f"seconds a clip ({report.audio_seconds_per_clip:.2f} s of audio on average, per "

