@@ -95,9 +95,22 @@ LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
     "en": {"ɔ": "aa", "ɜ": "RR", "ɐ": "E"},
     # German vocalic r (besser) opens like /a/; ɐ is not a schwa there.
     "de": {"ɐ": "aa"},
-    # Mandarin: espeak writes the velar fricative as χ; retroflex ɻ (日) is a rhotic.
-    "cmn": {"ɻ": "RR"},
-    "zh": {"ɻ": "RR"},
+    # Mandarin (Standard Chinese). Sources: E. Lee & E. Zee, "Standard Chinese (Beijing)",
+    # Journal of the International Phonetic Association 33(1), 2003, 109-112 (the IPA's
+    # illustration: vowels i y u ɤ o a, apical [ɿ ʅ], rhotic ɚ); S. Duanmu, The Phonology of
+    # Standard Chinese, 2nd ed., Oxford UP, 2007 (finals, rounding). What the lips do:
+    #   b p m (espeak: p ph m)     → PP, sealed (bilabial stops and nasal)
+    #   f                          → FF
+    #   u, o, ü (y), -uo, -ou      → ou / oh, rounded (y: front but rounded, as u)
+    #   e (ɤ; espeak "o-")         → E, unrounded mid: 饿 喝 个 open the jaw, no pucker
+    #   -i after z c s (ɿ, "i̪")    → ih, spread and close (the dental apical vowel)
+    #   -i after zh ch sh r (ʅ, "i.") → ih: the retroflex apical vowel, lips neutral
+    #   er (ɚ, "ər")               → E then RR
+    #   z c s (ts tsh s)           → SS; j q x (tɕ ɕ) and zh ch sh r (tʂ ʂ ʐ) → CH
+    #   tones (digits; tone 2 as "ɜ", see LANGUAGE_TONES) → no shape
+    # espeak writes the velar fricative as χ; retroflex ɻ (日) is a rhotic.
+    "cmn": {"ɻ": "RR", "ɤ": "E"},
+    "zh": {"ɻ": "RR", "ɤ": "E"},
     # Japanese /ɯ/ is compressed, closer to a neutral "u" than a pucker.
     "ja": {"ɯ": "ou"},
     # French /ʁ/ is uvular and leaves the lips free; the vowel around it shapes them.
@@ -234,6 +247,8 @@ def _ipa(symbol: str, lang: str | None, strict: bool, after_vowel: bool) -> tupl
     if symbol.startswith("(") and symbol.endswith(")"):
         return [], False  # espeak-ng's language-switch marker, e.g. "(en)"
     table = _table_for(lang)
+    if "o-" in symbol and _tones_for(lang):  # espeak-ng's Mandarin ɤ (饿 ˈo-5): unrounded
+        symbol = symbol.replace("o-", "ɤ")
     core = _strip_marks(symbol)
     tones = _tones_for(lang)
     if tones and core and all(ch in tones for ch in core):

@@ -124,3 +124,11 @@ def test_mandarin_rising_tone_is_no_mouth_shape_and_its_time_stays_with_the_vowe
     assert (visemes[1].start, visemes[1].end) == (0.1, 0.3) and visemes[2].start == 0.3
     assert [v.viseme for v in to_viseme_spans([PhonemeSpan("ɜ", 0.0, 0.2)], lang="en-us")] == ["RR"]
     assert ipa_visemes("ʐˈəɜn", lang="cmn") == ["CH", "E", "nn"]
+
+
+def test_mandarin_e_is_unrounded_and_u_u_umlaut_o_are_rounded():
+    """饿 hē 喝 (espeak-ng ``o-``, IPA ɤ) opens the jaw without a pucker; 五 女 我 round."""
+    assert ipa_visemes("χˈo-5", lang="cmn") == ["kk", "E"]
+    assert ipa_visemes("ɤ", lang="cmn") == ["E"]
+    assert [ipa_visemes(v, lang="cmn") for v in ("u", "y", "o")] == [["ou"], ["ou"], ["oh"]]
+    assert ipa_visemes("o", lang="en-us") == ["oh"]
