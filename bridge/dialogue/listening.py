@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import soxr
@@ -166,6 +167,15 @@ class Listener:
             return
         self._asr_pushed = t
         await self._feed_asr(listening)
+
+    def prepare(self) -> None:
+        """The user paused: a recognizer that can, starts its final pass now (non-blocking)."""
+        prepare = getattr(self._asr_stream, "prepare", None)
+        if prepare is not None:
+            try:
+                prepare()
+            except Exception as exc:  # noqa: BLE001 - only a head start: finish() still works
+                log.debug("session %s: ASR prepare failed: %s", self.session.id, exc)
 
     async def drop(self) -> None:
         """Forget the turn being recognized (a noise, not speech)."""

@@ -81,6 +81,7 @@ class Dialogue:
             elif isinstance(action, UserSpeaking):
                 log.debug("session %s: user speaking at %.2f s", self.session.id, action.t)
             elif isinstance(action, Prefetch):
+                self.listener.prepare()
                 await self.replier.ahead.prepare(self.listener.partial)
             elif isinstance(action, FinishListening):
                 await self.listener.finish(action.t, self._act)

@@ -118,3 +118,22 @@ def test_wiring_to_faster_whisper(monkeypatch, model_dir: Path) -> None:
     assert seen["transcribe"]["language"] == "en" and seen["transcribe"]["beam_size"] == 3
     with pytest.raises(ASRError, match="English-only"):
         asr.new_stream("fr")
+
+
+def test_a_final_prepared_at_the_pause_is_used_when_only_the_pause_follows() -> None:
+    """Whisper's final pass starts when the user pauses; the end of the turn takes it when no
+    more than the rest of the pause came after, and transcribes anew when the user went on."""
+    def heard(audio: np.ndarray, language: str | None, final: bool) -> str:
+        return f"{len(audio)} samples"  # which audio the returned final covers
+
+    stream = WhisperStream(heard, "en", partial_interval=0)
+    stream.push(np.zeros(RATE, dtype=np.float32))
+    stream.prepare()
+    stream.push(np.zeros(int(0.15 * RATE), dtype=np.float32))  # the rest of the pause
+    assert stream.finish() == f"{RATE} samples"  # the prepared pass
+
+    stream = WhisperStream(heard, "en", partial_interval=0)
+    stream.push(np.zeros(RATE, dtype=np.float32))
+    stream.prepare()
+    stream.push(np.zeros(RATE // 2, dtype=np.float32))  # the user spoke on
+    assert stream.finish() == f"{RATE + RATE // 2} samples"  # all of it, anew

@@ -94,6 +94,9 @@ class ASRStream(Protocol):
         """Abandon the turn and release its resources; safe after finish()."""
         ...
 
+    # Optional: ``prepare()``, non-blocking, called when the user pauses, so a recognizer
+    # whose final pass is slow (Whisper) can start it early (see WhisperStream.prepare).
+
 
 @runtime_checkable
 class ASRProvider(Protocol):
