@@ -178,6 +178,35 @@ namespace TalkBridge.Tests
         }
 
         [Test]
+        public void AClearOfThePlayingUtteranceWithTheNextBufferedStartsTheNextOnItsOwnClock()
+        {
+            // Unreal's flush-then-queue case, in the C# core: "a" plays, "b" waits in the ring
+            // behind it, a clear of "a" comes; "b" starts where the audio being heard now is,
+            // and its face runs on b's clock from there, neither ahead nor behind.
+            Playout p = Make(48000, blend: 0);
+            Stream(p, "a", 4);
+            Stream(p, "b", 4);
+            p.Pump();
+            var block = new float[2400];
+            Assert.AreEqual(2400, p.Ring.Read(block, 0, block.Length));  // 50 ms of "a" heard
+            var pose = new float[2];
+            p.Sample(p.Ring.ReadIndex, 0.01, pose);
+            Assert.AreEqual("a", p.PlayingId);
+
+            p.Handle(new Clear { Id = "a" });  // and, in the same tick, the next pump
+            p.Pump();
+            var heard = new float[800 * 5];   // the audio thread's next pulls: b from its start
+            Assert.AreEqual(heard.Length, p.Ring.Read(heard, 0, heard.Length));
+            Assert.AreEqual(9600 + 800 * 5, p.Ring.ReadIndex, "a's unplayed 150 ms were skipped");
+            p.Sample(p.Ring.ReadIndex, 0.01, pose);
+            Assert.AreEqual("b", p.PlayingId);
+            Assert.AreEqual(5.0 / 60, p.PlayingPosition, 1e-12);
+            CollectionAssert.AreEqual(FrameOf(5), pose);
+            var rest = new float[48000];
+            Assert.AreEqual(9600 - heard.Length, p.Ring.Read(rest, 0, rest.Length), "the rest of b, none of a");
+        }
+
+        [Test]
         public void UtterancesPlayBackToBackEachOnItsOwnClock()
         {
             Playout p = Make(48000);
