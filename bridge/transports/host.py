@@ -39,6 +39,9 @@ class ConnectionLimits(Protocol):
     @property
     def hello_seconds(self) -> float: ...
 
+    @property
+    def max_message_bytes(self) -> int: ...
+
 
 class SessionHost(Protocol):
     """The server, as a transport sees it: policy, counters, and sessions on demand."""

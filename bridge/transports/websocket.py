@@ -86,9 +86,10 @@ async def _run_session(server: SessionHost, connection: ServerConnection, author
                                                  server.config.hello_seconds),
                                    name=f"{session.id}-hello")
     log.info("session %s opened from %s", session.id, connection.remote_address)
+    rules = ConnectionRules(server.config.max_message_bytes)  # [server] max_message_bytes
     try:
         async for frame in connection:
-            if not await _dispatch(session, connection, outbox, frame):
+            if not await _dispatch(session, connection, outbox, frame, rules):
                 break
     except ConnectionClosed as exc:
         log.info("session %s: connection lost (%s)", session.id, exc.rcvd or "no close frame")
@@ -141,9 +142,9 @@ def _count_sent(msg: m.ServerMessage) -> None:
 
 
 async def _dispatch(session: ClientSession, connection: ServerConnection, outbox: Outbox,
-                    frame: str | bytes) -> bool:
+                    frame: str | bytes, rules: ConnectionRules = _RULES) -> bool:
     """Handle one frame; False when the connection must close."""
-    event = _RULES.receive(frame)
+    event = rules.receive(frame)
     if isinstance(event, Refused):
         metrics.inc("talkbridge_messages_received_total", type="invalid")
         return await _report(session, connection, outbox, event.error)

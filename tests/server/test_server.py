@@ -248,6 +248,23 @@ async def test_token_is_required_when_configured(registry):
         await srv.stop()
 
 
+async def test_a_raised_message_limit_holds_for_the_protocol_rules_too(registry):
+    """``ServerConfig.max_message_bytes`` is one limit: a 1.5 MiB message under a 2 MiB limit
+    reaches the session (here: a text over max_text_chars) instead of message_too_large."""
+    srv = Server(ServerConfig(port=0, max_message_bytes=2 << 20, warm_up=False,
+                              session=SessionConfig(idle=False)), tts=registry)
+    await srv.start()
+    try:
+        client, _ = await Client.open(srv.port)
+        await client.ws.send(pack({"type": "say", "id": "big", "text": "a" * (3 << 19)}))
+        reply = (await client.until(lambda m: m["type"] == "error", timeout=10))[-1]
+        assert reply["code"] == "text_too_long"
+        await _still_alive(client)
+        await client.close()
+    finally:
+        await srv.stop()
+
+
 async def test_ten_megabyte_message_closes_cleanly_and_others_carry_on(server):
     other, _ = await Client.open(server.port)
     client, _ = await Client.open(server.port)
