@@ -42,6 +42,10 @@ def add_serve(sub) -> None:
                        help="also serve NVIDIA Audio2Face-3D's gRPC API (e.g. 52000; a bare port "
                             "listens on --host), for the ACE Unreal plugin and NVIDIA's clients; "
                             "needs pip install 'talkbridge[a2f]'")
+    serve.add_argument("--ray", metavar="ADDRESS",
+                       help="synthesize speech on a Ray cluster (its head's host:port, or auto) "
+                            "as a Ray Serve deployment; [scale] replicas sets how many; needs "
+                            "pip install 'talkbridge[ray]'")
     add_output_flags(serve)
 
 
@@ -111,7 +115,7 @@ def _check_tables(conf: dict) -> None:
     tables = sorted(k for k in conf if k not in _TABLES or not isinstance(conf[k], dict))
     if tables:
         refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
-    for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait",)),
+    for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait", "ray", "replicas")),
                          ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
         unknown = sorted(set(conf.get(table, {})) - set(valid))
         if unknown:
@@ -213,10 +217,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bridge.transports.udp_outputs import OutputError
 
     try:
-        server = Server(config, tts=make_registry(conf.get("tts")))
+        registry = make_registry(conf.get("tts"))
+        ray_address = args.ray or conf.get("scale", {}).get("ray")
+        if ray_address:
+            registry = _on_ray(str(ray_address), conf, registry)
+        server = Server(config, tts=registry)
     except (OutputError, ValueError, A2FUnavailable) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
+
+
+def _on_ray(address: str, conf: dict, local):
+    """Speech synthesis as a Ray Serve deployment on the cluster at ``address``: one line and
+    a non-zero exit when the head is unreachable or Ray is missing, before the port opens."""
+    from bridge.ops import reach
+    from bridge.server import scale
+
+    replicas = conf.get("scale", {}).get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 1024:
+        raise SystemExit(f"talkbridge serve: [scale] replicas {replicas!r}: a whole number 1-1024")
+    if address != "auto":
+        try:
+            endpoint = reach.from_address("[scale] ray", address)
+        except ValueError as exc:
+            raise SystemExit(f"talkbridge serve: {exc}") from None
+        why = reach.unreachable(endpoint)
+        if why is not None:
+            raise SystemExit(f"talkbridge serve: [scale] ray {address} is unreachable ({why}): "
+                             "start a head with `ray start --head` or fix the address")
+    try:
+        scale.connect(address)
+        handle = scale.deploy(conf.get("tts"), replicas=replicas)
+    except scale.RayUnavailable as exc:
+        raise SystemExit(f"talkbridge serve: {exc}") from None
+    log.info("speech synthesis on the Ray cluster at %s (%d replicas)", address, replicas)
+    return scale.remote_registry(local, handle)
 
 
 def _gesture_config(conf: dict):

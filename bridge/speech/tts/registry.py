@@ -40,6 +40,9 @@ class TTSRegistry:
     def voices(self) -> list[Voice]:
         return list(self._voices)
 
+    def providers(self) -> list[TTSProvider]:
+        return list(self._providers.values())
+
     def provider(self, name: str) -> TTSProvider | None:
         return self._providers.get(name)
 

@@ -1,0 +1,127 @@
+"""Past one machine: speech synthesis as a Ray Serve deployment (DESIGN §8).
+
+Synthesis is what saturates a front (the load test: 187 % CPU at 40 talking sessions, most of
+it Piper), so it is the first stage to leave the process. ``talkbridge serve --ray ADDRESS``
+(or ``[scale] ray``) joins a Ray cluster, deploys :class:`Synthesizer` there (its replicas
+load the same voices as the front) and gives the sessions a registry whose providers know
+the voices locally and synthesize remotely. Any replica serves any sentence: a sentence is
+the unit of work and carries all of its state (text and voice), so the front keeps none.
+
+A replica that dies mid-sentence (a lost node, an out-of-memory kill) costs that call one
+retry on another replica; a second failure is the sentence's ``TTSError``, which ends that
+utterance with an ``error`` while the session and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from blendshape.phonemes import PhonemeSpan
+from bridge.speech.sentences import split_sentences
+from bridge.speech.tts.base import SpeechChunk, TTSError, TTSProvider, Voice
+from bridge.speech.tts.registry import TTSRegistry
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'talkbridge[ray]'"
+APP = "talkbridge-tts"
+#: Seconds a sentence may take on the cluster (queueing included) before it fails.
+CALL_TIMEOUT_S = 60.0
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or the cluster can't be joined; the message says what to do."""
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address`` (``host:port`` of its head, or ``auto``)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailable(f"--ray needs Ray Serve: {INSTALL_HINT}") from exc
+    try:
+        ray.init(address=address, namespace="talkbridge", log_to_driver=False,
+                 ignore_reinit_error=True, logging_level=logging.WARNING)
+    except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ...
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        hint = ("the head wants Ray's token: set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN unless "
+                "~/.ray/auth_token holds it") if "auth" in why.lower() or "token" in why.lower() \
+            else "start one with `ray start --head` or fix the address"
+        raise RayUnavailable(f"[scale] ray {address}: cannot join the cluster ({why}): "
+                             f"{hint}") from None
+
+
+class Synthesizer:
+    """The deployment: the front's voices, loaded once per replica."""
+
+    def __init__(self, tts_conf: Mapping[str, Any] | None = None) -> None:
+        from bridge.speech.tts.config import make_registry
+
+        self.registry = make_registry(dict(tts_conf or {}))
+
+    def synthesize(self, text: str, voice_id: str) -> list[dict[str, Any]]:
+        """Every sentence of ``text`` in ``voice_id``, as plain data (pickled back)."""
+        provider, voice = self.registry.resolve(voice_id)
+        return [{"pcm": np.asarray(c.pcm, np.float32), "rate": c.rate, "text": c.text,
+                 "phonemes": [(p.phoneme, p.start, p.end) for p in c.phonemes],
+                 "alphabet": c.alphabet, "lang": c.lang,
+                 "meta": {**c.meta, "replica_pid": os.getpid()}}
+                for c in provider.synthesize(text, voice)]
+
+
+def deploy(tts_conf: Mapping[str, Any] | None, replicas: int = 1,
+           cpus_per_replica: float = 1.0) -> Any:
+    """Run :class:`Synthesizer` on the cluster (replacing an older deployment of it);
+    returns its handle."""
+    from ray import serve
+
+    deployment = serve.deployment(Synthesizer, name="Synthesizer").options(
+        num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
+        max_ongoing_requests=4)
+    return serve.run(deployment.bind(dict(tts_conf or {})), name=APP, route_prefix=None)
+
+
+class RemoteTTS:
+    """A provider whose voices are the local one's and whose synthesis runs on the cluster."""
+
+    def __init__(self, local: TTSProvider, handle: Any) -> None:
+        self.name = local.name
+        self._local, self._handle = local, handle
+
+    def voices(self) -> list[Voice]:
+        return self._local.voices()
+
+    def synthesize(self, text: str, voice: Voice) -> Iterator[SpeechChunk]:
+        """One cluster call a sentence, made when the caller asks for that sentence: the first
+        audio waits for the first sentence only, and an interrupted ``say`` stops asking."""
+        for sentence in split_sentences(text) or [text]:
+            for chunk in self._call(sentence, voice):
+                yield SpeechChunk(chunk["pcm"], chunk["rate"],
+                                  [PhonemeSpan(p, s, e) for p, s, e in chunk["phonemes"]],
+                                  chunk["text"], chunk["alphabet"], chunk["lang"], chunk["meta"])
+
+    def _call(self, text: str, voice: Voice) -> list[dict[str, Any]]:
+        for attempt in (1, 2):
+            try:
+                return self._handle.synthesize.remote(text, voice.id).result(
+                    timeout_s=CALL_TIMEOUT_S)
+            except TTSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a dead replica, a lost node, a time-out
+                if attempt == 2:
+                    raise TTSError(f"the Ray cluster could not synthesize {text[:30]!r}: "
+                                   f"{type(exc).__name__}: {str(exc)[:120]}") from None
+                log.warning("Ray synthesis failed (%s: %s); retrying on another replica",
+                            type(exc).__name__, str(exc)[:120])
+        raise AssertionError("unreachable")
+
+
+def remote_registry(local: TTSRegistry, handle: Any) -> TTSRegistry:
+    """``local``'s voices and default, every provider's synthesis on the cluster."""
+    providers = [RemoteTTS(p, handle) for p in local.providers()]
+    return TTSRegistry(providers, default_voice=local.default_voice)
