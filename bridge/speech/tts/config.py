@@ -11,6 +11,8 @@ which stays the default); cloud voices join when their sub-table is present::
     [tts.azure]
     region = "westeurope"                  # key from $AZURE_SPEECH_KEY
     animation = "blendshapes"              # Azure's own ARKit curves drive the face
+    [tts.tencent]
+    voices = [101001]                      # keys from $TENCENTCLOUD_SECRET_ID / _KEY
 
 A configured provider that cannot start is an error at start, not at the first ``say``.
 """
@@ -23,7 +25,7 @@ from typing import Any, Mapping
 from bridge.speech.tts.base import TTSError, TTSProvider
 from bridge.speech.tts.registry import TTSRegistry
 
-_CLOUD = ("riva", "azure")
+_CLOUD = ("riva", "azure", "tencent")
 
 
 class TTSConfigError(ValueError):
@@ -67,6 +69,10 @@ def _cloud(name: str, options: dict[str, Any]) -> TTSProvider:
             from bridge.speech.tts.riva import RivaTTS
 
             return RivaTTS(**options)
+        if name == "tencent":
+            from bridge.speech.tts.tencent import TencentTTS
+
+            return TencentTTS(**options)
         from bridge.speech.tts.azure import AzureTTS
 
         return AzureTTS(**options)
