@@ -122,3 +122,47 @@ def test_the_real_service_times_each_character():
     (chunk,) = list(tts.synthesize("爸爸买了一本书。", tts.voices()[0]))
     assert chunk.duration > 1.0
     assert sum(v.closure for v in to_viseme_spans(chunk.phonemes, "ipa", "cmn")) >= 4
+
+
+async def _say(port: int, text: str, voice: str | None = None, id_: str = "u") -> list[dict]:
+    from tests.support.wsclient import Client
+
+    client, _ = await Client.open(port)
+    try:
+        msg = {"type": "say", "id": id_, "text": text, **({"voice": voice} if voice else {})}
+        await client.send(msg)
+        return await client.until(lambda m: m["type"] == "utterance" and m.get("state") == "end"
+                                  and m.get("id") == id_, timeout=30)
+    finally:
+        await client.close()
+
+
+async def test_a_refused_key_or_a_time_out_ends_that_utterance_and_the_session_goes_on(
+        monkeypatch, registry):
+    """A wrong key: one `error` naming Tencent's code, `utterance end` reason error, and the
+    embedded default voice still speaks. A service that stops answering mid-sentence: the
+    utterance ends with reason error after the provider's time-out."""
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.config import SessionConfig
+    from bridge.speech.tts.registry import TTSRegistry
+
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+    for key, delay, timeout in (("expired-or-wrong", 0.0, 10.0), (SECRET_KEY, 3.0, 0.5)):
+        monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", key)
+        fake = FakeTencent(delay=delay)
+        tts = TTSRegistry([TencentTTS(endpoint=fake.url, timeout=timeout), *registry.providers()],
+                          default_voice=registry.default_voice)
+        server = Server(ServerConfig(port=0, warm_up=False, session=SessionConfig(idle=False)),
+                        tts=tts)
+        await server.start()
+        try:
+            failed = await _say(server.port, "你好。", "tencent:101001", "a")
+            errors = [m for m in failed if m["type"] == "error"]
+            assert len(errors) == 1 and failed[-1]["reason"] == "error"
+            assert ("AuthFailure.SignatureFailure" if delay == 0 else "no audio within 0.5 s") \
+                in errors[0]["message"]
+            spoken = await _say(server.port, "Still talking.", None, "b")  # the embedded default
+            assert spoken[-1]["reason"] == "done" and any(m["type"] == "audio" for m in spoken)
+        finally:
+            await server.stop()
+            fake.close()
