@@ -1,4 +1,5 @@
-"""A local stand-in for Tencent Cloud's TTS API (``TextToVoice``, 2019-08-23) speaking its
+"""A local stand-in for Tencent Cloud's TTS and ASR APIs (``TextToVoice`` 2019-08-23,
+``SentenceRecognition`` 2019-06-14) speaking their
 wire protocol: HTTPS-style JSON POSTs (plain HTTP on loopback), TC3-HMAC-SHA256 signatures
 checked with its own code, ``{"Response": {...}}`` replies with base64 PCM and per-character
 ``Subtitles`` (ms, pinyin), and Tencent's error shape. Audio: each character a 240 ms voiced
@@ -22,20 +23,20 @@ PINYIN = {"爸": "ba4", "买": "mai3", "了": "le5", "本": "ben3", "书": "shu1
 CHAR_S, CLOSURE_S = 0.24, 0.06
 
 
-def _expected_signature(headers, body: bytes) -> str:
+def _expected_signature(headers, body: bytes, service: str = "tts") -> str:
     """Tencent's TC3-HMAC-SHA256, written out here from the API's documentation."""
     stamp = int(headers["X-TC-Timestamp"])
     date = datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d")
     host = headers["Host"]
     canonical_request = (f"POST\n/\n\ncontent-type:{headers['Content-Type']}\nhost:{host}\n\n"
                          f"content-type;host\n{hashlib.sha256(body).hexdigest()}")
-    string_to_sign = (f"TC3-HMAC-SHA256\n{stamp}\n{date}/tts/tc3_request\n"
+    string_to_sign = (f"TC3-HMAC-SHA256\n{stamp}\n{date}/{service}/tc3_request\n"
                       f"{hashlib.sha256(canonical_request.encode()).hexdigest()}")
     key = ("TC3" + SECRET_KEY).encode()
-    for part in (date, "tts", "tc3_request"):
+    for part in (date, service, "tc3_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    return (f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/tts/tc3_request, "
+    return (f"TC3-HMAC-SHA256 Credential={SECRET_ID}/{date}/{service}/tc3_request, "
             f"SignedHeaders=content-type;host, Signature={signature}")
 
 
@@ -63,6 +64,8 @@ class FakeTencent:
 
     def __init__(self, delay: float = 0.0) -> None:
         self.requests: list[dict] = []
+        self.heard: list[np.ndarray] = []     # the PCM each recognition request carried
+        self.transcript = "你好"               # what its recognizer "hears"
         self.delay = delay
         fake = self
 
@@ -74,14 +77,24 @@ class FakeTencent:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if fake.delay:
                     threading.Event().wait(fake.delay)
-                if self.headers.get("X-TC-Action") != "TextToVoice" or \
-                        self.headers.get("X-TC-Version") != "2019-08-23":
+                action = (self.headers.get("X-TC-Action"), self.headers.get("X-TC-Version"))
+                service = {("TextToVoice", "2019-08-23"): "tts",
+                           ("SentenceRecognition", "2019-06-14"): "asr"}.get(action)
+                if service is None:
                     return self._reply({"Error": {"Code": "InvalidAction", "Message": "no such action"}})
-                if self.headers.get("Authorization") != _expected_signature(self.headers, body):
+                if self.headers.get("Authorization") != _expected_signature(self.headers, body, service):
                     return self._reply({"Error": {"Code": "AuthFailure.SignatureFailure",
                                                   "Message": "The provided credentials could not be validated."}})
                 request = json.loads(body)
                 fake.requests.append(request)
+                if service == "asr":
+                    audio = base64.b64decode(request["Data"])
+                    if len(audio) != request["DataLen"] or request["VoiceFormat"] != "pcm":
+                        return self._reply({"Error": {"Code": "InvalidParameter",
+                                                      "Message": "DataLen or VoiceFormat"}})
+                    fake.heard.append(np.frombuffer(audio, "<i2"))
+                    return self._reply({"Result": fake.transcript,
+                                        "AudioDuration": len(audio) // 32})
                 pcm, subtitles = speak(request["Text"], request["SampleRate"])
                 self._reply({"Audio": base64.b64encode(pcm.tobytes()).decode(),
                              "SessionId": request["SessionId"],

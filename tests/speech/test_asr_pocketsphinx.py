@@ -240,14 +240,14 @@ def test_timings(asr: PocketSphinxASR, piper_audio: dict[str, np.ndarray]) -> No
 
 
 def test_registry_builds_providers_lazily(monkeypatch) -> None:
-    assert ASR_NAMES == ("pocketsphinx", "whisper", "azure", "riva")
+    assert ASR_NAMES == ("pocketsphinx", "whisper", "azure", "riva", "tencent")
     assert isinstance(make_asr("pocketsphinx", {"preload": 0}), PocketSphinxASR)
     monkeypatch.setitem(sys.modules, "faster_whisper", None)  # as without talkbridge's Whisper
     assert default_asr_name() == "pocketsphinx"
     assert isinstance(make_asr(None, {"preload": 0}), PocketSphinxASR)
     monkeypatch.delitem(sys.modules, "faster_whisper")
     assert default_asr_name() == "whisper"  # talkbridge installs it and its weights
-    with pytest.raises(ValueError, match="pocketsphinx, whisper, azure, riva"):
+    with pytest.raises(ValueError, match="pocketsphinx, whisper, azure, riva, tencent"):
         make_asr("vosk", {})
     with pytest.raises(ValueError, match="partial_interval"):
         make_asr("pocketsphinx", {"partial_every": 1})

@@ -85,7 +85,7 @@ def test_a_slow_service_times_out_in_one_line(monkeypatch):
     slow = FakeTencent(delay=2.0)
     try:
         tts = TencentTTS(endpoint=slow.url, timeout=0.5)
-        with pytest.raises(TTSError, match="no audio within 0.5 s"):
+        with pytest.raises(TTSError, match="no answer within 0.5 s"):
             list(tts.synthesize("你好。", tts.voices()[0]))
     finally:
         slow.close()
@@ -159,10 +159,62 @@ async def test_a_refused_key_or_a_time_out_ends_that_utterance_and_the_session_g
             failed = await _say(server.port, "你好。", "tencent:101001", "a")
             errors = [m for m in failed if m["type"] == "error"]
             assert len(errors) == 1 and failed[-1]["reason"] == "error"
-            assert ("AuthFailure.SignatureFailure" if delay == 0 else "no audio within 0.5 s") \
+            assert ("AuthFailure.SignatureFailure" if delay == 0 else "no answer within 0.5 s") \
                 in errors[0]["message"]
             spoken = await _say(server.port, "Still talking.", None, "b")  # the embedded default
             assert spoken[-1]["reason"] == "done" and any(m["type"] == "audio" for m in spoken)
         finally:
             await server.stop()
             fake.close()
+
+
+def test_recognition_sends_the_turn_whole_and_returns_tencents_result(fake):
+    from bridge.speech.asr.registry import make_asr
+
+    asr = make_asr("tencent", {"endpoint": fake.url, "engine": "16k_zh"})
+    stream = asr.new_stream("zh-cn")
+    tone = (0.2 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    assert stream.push(tone[:8000]) is None and stream.push(tone[8000:]) is None  # no partials
+    assert stream.finish() == "你好"
+    request = fake.requests[-1]
+    assert request["EngSerViceType"] == "16k_zh" and request["SourceType"] == 1
+    assert request["DataLen"] == 32000 and len(fake.heard[-1]) == 16000
+    np.testing.assert_allclose(fake.heard[-1] / 32767, tone, atol=1e-4)
+
+
+def test_recognition_errors_are_one_line(fake, monkeypatch):
+    from bridge.speech.asr.base import ASRError
+    from bridge.speech.asr.tencent import TencentASR
+
+    with pytest.raises(ASRError, match="16k_ engine"):
+        TencentASR(engine="8k_zh", endpoint=fake.url)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "wrong")
+    stream = TencentASR(endpoint=fake.url).new_stream()
+    stream.push(np.zeros(1600, np.float32))
+    with pytest.raises(ASRError, match="tencent ASR refused: AuthFailure.SignatureFailure"):
+        stream.finish()
+
+
+async def test_a_spoken_turn_is_recognized_by_tencent_in_the_dialogue(fake, registry, tmp_path):
+    """The dialogue loop with `[asr] provider = "tencent"`: a user's turn (flite's voice as a
+    mic stream) goes to Tencent whole at its end, and its result is the final transcript."""
+    from bridge.dialogue.config import DialogueConfig
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.config import SessionConfig
+    from tests.dialogue.conftest import flite_speech, silence, stream_mic
+    from tests.support.wsclient import Client
+
+    server = Server(ServerConfig(port=0, session=SessionConfig(idle=False), dialogue=DialogueConfig(
+        memory=":memory:", asr={"provider": "tencent", "endpoint": fake.url})), tts=registry)
+    await server.start()
+    try:
+        client, _ = await Client.open(server.port, user="li")
+        speech = np.concatenate([silence(0.3), flite_speech("Hello there.", tmp_path), silence(1.0)])
+        await stream_mic(client, speech)
+        final = (await client.until(lambda m: m["type"] == "transcript" and m.get("final"),
+                                    timeout=30))[-1]
+        await client.close()
+    finally:
+        await server.stop()
+    assert final["text"] == "你好"
+    assert 0.5 < len(fake.heard[-1]) / 16000 < 3.0  # the turn, not the silence around it

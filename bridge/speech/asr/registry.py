@@ -18,6 +18,7 @@ _PROVIDERS = {
     "whisper": ("bridge.speech.asr.whisper", "WhisperASR"),
     "azure": ("bridge.speech.asr.azure", "AzureASR"),
     "riva": ("bridge.speech.asr.riva", "RivaASR"),
+    "tencent": ("bridge.speech.asr.tencent", "TencentASR"),
 }
 ASR_NAMES = tuple(_PROVIDERS)
 

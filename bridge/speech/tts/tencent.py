@@ -19,23 +19,15 @@ the international site (``https://tts.intl.tencentcloudapi.com``) or a test serv
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
-import os
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from blendshape.phonemes import PhonemeSpan
 from blendshape.pinyin import INITIALS, UnknownSyllable, syllable_phonemes
 from bridge.speech.sentences import split_sentences
+from bridge.speech.tencent_api import TencentCall
 from bridge.speech.tts.base import SpeechChunk, TTSError, Voice
 
 SERVICE, VERSION, ACTION = "tts", "2019-08-23", "TextToVoice"
@@ -45,27 +37,6 @@ MAX_CHARS = 150
 #: Share of a character's time its initial consonant takes; the final has the rest.
 INITIAL_SHARE = 0.35
 _INITIAL_SOUNDS = {sound for sound in INITIALS.values() if sound}
-
-
-def tc3_authorization(secret_id: str, secret_key: str, host: str, body: bytes,
-                      timestamp: int, service: str = SERVICE) -> str:
-    """The ``Authorization`` header of Tencent Cloud API 3.0 (TC3-HMAC-SHA256) for a POST of
-    ``body`` as ``application/json`` to ``host``, signed at ``timestamp`` (UTC seconds)."""
-    date = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d")
-    canonical = "\n".join([
-        "POST", "/", "", f"content-type:application/json; charset=utf-8\nhost:{host}\n",
-        "content-type;host", hashlib.sha256(body).hexdigest()])
-    scope = f"{date}/{service}/tc3_request"
-    to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])
-
-    def sign(key: bytes, message: str) -> bytes:
-        return hmac.new(key, message.encode(), hashlib.sha256).digest()
-
-    signing = sign(sign(sign(("TC3" + secret_key).encode(), date), service), "tc3_request")
-    signature = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
-    return (f"TC3-HMAC-SHA256 Credential={secret_id}/{scope}, SignedHeaders=content-type;host, "
-            f"Signature={signature}")
 
 
 def subtitle_phonemes(subtitles: Sequence[dict], duration: float) -> list[PhonemeSpan]:
@@ -120,13 +91,9 @@ class TencentTTS:
                            f"{', '.join(map(str, RATES))}")
         if not voices:
             raise TTSError("the tencent TTS provider needs at least one VoiceType in voices")
-        self._secret_id = os.environ.get(secret_id_env, "")
-        self._secret_key = os.environ.get(secret_key_env, "")
-        if not self._secret_id or not self._secret_key:
-            raise TTSError(f"tencent TTS needs its key pair in ${secret_id_env} and "
-                           f"${secret_key_env} (from the Tencent Cloud console's API keys)")
         self.region, self.rate, self.endpoint, self.timeout = region, rate, endpoint, timeout
-        self._host = urlsplit(endpoint).netloc
+        self._call = TencentCall("tencent TTS", SERVICE, VERSION, endpoint, region, secret_id_env,
+                                 secret_key_env, timeout, TTSError)
         self._voices = [Voice(f"tencent:{int(v)}", self.name, f"Tencent {int(v)}", "zh-cn")
                         for v in voices]
 
@@ -156,26 +123,4 @@ class TencentTTS:
                            text, "ipa", "cmn", {"request_id": reply.get("RequestId")})
 
     def _request(self, payload: dict) -> dict:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        stamp = int(time.time())
-        request = urllib.request.Request(self.endpoint, data=body, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", "Host": self._host,
-            "X-TC-Action": ACTION, "X-TC-Version": VERSION, "X-TC-Region": self.region,
-            "X-TC-Timestamp": str(stamp),
-            "Authorization": tc3_authorization(self._secret_id, self._secret_key, self._host,
-                                               body, stamp)})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                reply = json.loads(answer.read().decode()).get("Response", {})
-        except TimeoutError:
-            raise TTSError(f"tencent TTS gave no audio within {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise TTSError(f"tencent TTS gave no audio within {self.timeout:g} s") from None
-            raise TTSError(f"tencent TTS at {self.endpoint} is unreachable: {exc.reason}") from None
-        except (ValueError, AttributeError) as exc:
-            raise TTSError(f"tencent TTS answered with something that is not its JSON ({exc!r:.60})") from None
-        error = reply.get("Error")
-        if error:
-            raise TTSError(f"tencent TTS refused: {error.get('Code')}: {error.get('Message')}")
-        return reply
+        return self._call(ACTION, payload)
