@@ -21,12 +21,17 @@ from bridge.speech.sentences import SentenceStream
 Spawn = Callable[[Any, str], "asyncio.Task[Any]"]
 
 
-def messages_for(answering: Any, user: str, text: str, images: Sequence[Any] = ()) -> list[Any]:
+async def messages_for(answering: Any, user: str, text: str,
+                       images: Sequence[Any] = ()) -> list[Any]:
     """The model's messages for ``text``: the persona, ``user``'s history, the new turn (with
-    ``images``, the camera's picture, if any)."""
+    ``images``, the camera's picture, if any).
+
+    The history is read in a worker thread: a shared PostgreSQL memory is a network round
+    trip (and, while it goes down, a connect time-out) that must not stall every session's
+    event loop."""
     from bridge.llm.registry import build_messages
 
-    history = answering.memory.history(user) if answering.memory else []
+    history = await asyncio.to_thread(answering.memory.history, user) if answering.memory else []
     return build_messages(answering.persona, history, text,
                           llm_is_persona=answering.llm_is_persona, images=images)
 
@@ -109,7 +114,7 @@ class AnswerAhead:
     async def _run(self, prepared: Prepared, answering: Any) -> None:
         from bridge.llm.emotion import EmotionTagParser
 
-        messages = messages_for(answering, self.user, prepared.text,
+        messages = await messages_for(answering, self.user, prepared.text,
                                 self.sight.for_turn(prepared.text, self.session.clock()))
         provider, voice = self.session.tts.resolve(self.config.voice)
         parser, splitter = EmotionTagParser(), SentenceStream()

@@ -122,7 +122,6 @@ class Replier:
             metrics.speech_end, metrics.turn_end, metrics.asr_final = marks
         metrics.llm_start = self.session.clock()
         reply = _Reply(reply_id, action.text, metrics)
-        self._reply = reply
 
         prepared = self.ahead.take(action.text)
         metrics.prepared = prepared is not None
@@ -130,7 +129,8 @@ class Replier:
         # The camera's picture goes with the turn; memory gets the turn's text alone.
         images = self.sight.for_turn(action.text, self.session.clock())
         deltas = prepared.replay() if prepared is not None else \
-            answering.llm.stream(messages_for(answering, self.user, action.text, images))
+            answering.llm.stream(await messages_for(answering, self.user, action.text, images))
+        self._reply = reply  # after the history's read: nothing is waited for from here on
         if answering.memory:
             answering.memory.add(self.user, "user", action.text)
         session = self.session

@@ -136,3 +136,33 @@ async def test_a_user_who_reconnects_through_another_front_keeps_their_memory(ur
     finally:
         for front in fronts:
             await front.stop()
+
+
+async def test_with_the_database_down_a_server_still_answers_and_remembers_later(url, registry):
+    """PostgreSQL goes away under a running server (a proxy that resets and refuses): turns
+    are still answered, the character still knows what was said on this front, and the
+    writes reach the database once it is back."""
+    from bridge.dialogue.config import DialogueConfig
+    from bridge.server.host import Server, ServerConfig
+    from bridge.session.config import SessionConfig
+
+    host_port = url.split("@", 1)[1].split("/", 1)[0]
+    async with FaultyProxy(int(host_port.rsplit(":", 1)[1])) as proxy:
+        through = url.replace(host_port, f"127.0.0.1:{proxy.port}")
+        server = Server(ServerConfig(port=0, session=SessionConfig(idle=False),
+                                     dialogue=DialogueConfig(memory=through)), tts=registry)
+        await server.start()
+        try:
+            assert "Mei" in await _reply(server.port, "mei", "My name is Mei.")
+            proxy.refusing = True
+            proxy.cut()
+            assert "Mei" in await _reply(server.port, "mei", "What is my name?")
+            memory = server.dialogue.loaded_answering.memory
+            assert not await asyncio.to_thread(memory.flush, 0.3)  # queued while it is down
+            proxy.refusing = False
+            assert await asyncio.to_thread(memory.flush, 15.0)
+        finally:
+            await server.stop()
+    with open_memory(url) as direct:
+        said = [m.content for m in direct.history("mei")]
+    assert said[0] == "My name is Mei." and "What is my name?" in said and len(said) == 4
