@@ -107,3 +107,52 @@ class ASRProvider(Protocol):
 
     def new_stream(self, lang: str | None = None) -> ASRStream:
         ...
+
+
+class WholeTurnStream:
+    """A turn whose recognizer hears it at once (Whisper, a cloud sentence API): the audio is
+    kept as it comes, :meth:`finish` runs :meth:`_final_pass` on all of it once, and
+    :meth:`cancel` drops it. Subclasses may give partials (:meth:`_partial`)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[np.ndarray] = []
+        self._final: str | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # push() in a worker thread, a snapshot from another
+
+    def push(self, pcm: np.ndarray) -> str | None:
+        if self._closed:
+            raise ASRError("this recognition stream is finished or cancelled; start a new one")
+        samples = np.asarray(pcm, dtype=np.float32).reshape(-1)
+        with self._lock:
+            self._chunks.append(samples.copy())
+        return self._partial(len(samples))
+
+    def finish(self) -> str:
+        if self._final is not None:
+            return self._final
+        if self._closed:
+            raise ASRError("this recognition stream was cancelled")
+        self._closed = True
+        audio = self._audio()
+        self._chunks = []
+        self._final = self._final_pass(audio) if len(audio) else ""
+        return self._final
+
+    def cancel(self) -> None:
+        self._closed = True
+        self._chunks = []
+
+    def _partial(self, pushed: int) -> str | None:
+        """A new partial transcript after ``pushed`` more samples, or None (the default)."""
+        return None
+
+    def _final_pass(self, audio: np.ndarray) -> str:
+        raise NotImplementedError
+
+    def _audio(self) -> np.ndarray:
+        """The turn's audio so far (arrays are never changed in place: a snapshot is safe)."""
+        with self._lock:
+            if len(self._chunks) > 1:
+                self._chunks = [np.concatenate(self._chunks)]
+            return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)

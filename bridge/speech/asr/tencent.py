@@ -13,10 +13,11 @@ environment, as for Tencent's voices (:mod:`bridge.speech.tts.tencent`)::
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import numpy as np
 
-from bridge.speech.asr.base import ASRError
+from bridge.speech.asr.base import ASRError, WholeTurnStream
 from bridge.speech.tencent_api import TencentCall
 
 SERVICE, VERSION, ACTION = "asr", "2019-06-14", "SentenceRecognition"
@@ -56,33 +57,12 @@ class TencentASR:
         return str(reply.get("Result") or "").strip()
 
 
-class TencentStream:
+class TencentStream(WholeTurnStream):
     """One turn: the audio, sent when it ends (the last 60 s of a longer one)."""
 
-    def __init__(self, recognize) -> None:
+    def __init__(self, recognize: Callable[[np.ndarray], str]) -> None:
+        super().__init__()
         self._recognize = recognize
-        self._chunks: list[np.ndarray] = []
-        self._final: str | None = None
-        self._closed = False
 
-    def push(self, pcm: np.ndarray) -> str | None:
-        if self._closed:
-            raise ASRError("this recognition stream is finished or cancelled; start a new one")
-        self._chunks.append(np.asarray(pcm, np.float32).reshape(-1).copy())
-        return None
-
-    def finish(self) -> str:
-        if self._final is not None:
-            return self._final
-        if self._closed:
-            raise ASRError("this recognition stream was cancelled")
-        self._closed = True
-        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
-        self._chunks = []
-        audio = audio[-int(MAX_SECONDS * _RATE):]
-        self._final = self._recognize(audio) if len(audio) else ""
-        return self._final
-
-    def cancel(self) -> None:
-        self._closed = True
-        self._chunks = []
+    def _final_pass(self, audio: np.ndarray) -> str:
+        return self._recognize(audio[-int(MAX_SECONDS * _RATE):])

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bridge.speech.asr.base import ASRError, PartialGate
+from bridge.speech.asr.base import ASRError, PartialGate, WholeTurnStream
 
 _INSTALL_HINT = "pip install talkbridge[whisper]"
 _RATE = 16000
@@ -170,28 +169,25 @@ PREPARED_TAIL_S = 0.3
 _PREPARERS = concurrent.futures.ThreadPoolExecutor(2, "whisper-prepare")
 
 
-class WhisperStream:
+class WhisperStream(WholeTurnStream):
     """One turn: buffers the audio, re-transcribes it for partials, transcribes it at the end.
 
     Whisper's final pass takes a few hundred milliseconds (its encoder always hears 30 s), so
-    :meth:`prepare` starts it when the user pauses, and :meth:`finish` takes that result when
-    no more than :data:`PREPARED_TAIL_S` of audio (the rest of the pause) came after it.
+    :meth:`prepare` starts it when the user pauses, and the end of the turn takes that result
+    when no more than :data:`PREPARED_TAIL_S` of audio (the rest of the pause) came after it.
     ``transcribe`` is injected, so the cadence of partials is tested without a model.
     """
 
     def __init__(self, transcribe: Transcribe, language: str | None,
                  partial_interval: float = 1.0, min_partial_audio: float = 0.5,
                  executor: concurrent.futures.Executor | None = None) -> None:
+        super().__init__()
         self._transcribe = transcribe
         self._language = language
         every = int(partial_interval * _RATE)
         self._partials = PartialGate(every if every > 0 else None, int(min_partial_audio * _RATE))
-        self._chunks: list[np.ndarray] = []
-        self._final: str | None = None
-        self._closed = False
         self._executor = executor or _PREPARERS
         self._prepared: tuple[int, concurrent.futures.Future[str]] | None = None
-        self._lock = threading.Lock()  # push() in a worker thread, prepare() in the event loop's
 
     def prepare(self) -> None:
         """The user paused: start the final pass over the audio so far, in the background."""
@@ -202,43 +198,21 @@ class WhisperStream:
             self._prepared = (len(audio), self._executor.submit(
                 self._transcribe, audio, self._language, True))
 
-    def push(self, pcm: np.ndarray) -> str | None:
-        if self._closed:
-            raise ASRError("this recognition stream is finished or cancelled; start a new one")
-        samples = np.asarray(pcm, dtype=np.float32).reshape(-1)
-        with self._lock:
-            self._chunks.append(samples.copy())
-        if not self._partials.due(len(samples)):
-            return None
-        return self._partials.changed(self._transcribe(self._audio(), self._language, False))
-
-    def finish(self) -> str:
-        if self._final is not None:
-            return self._final
-        if self._closed:
-            raise ASRError("this recognition stream was cancelled")
-        self._closed = True
-        audio = self._audio()
-        self._chunks = []
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * _RATE:
-            self._final = prepared[1].result()
-        else:
-            if prepared is not None:
-                prepared[1].cancel()
-            self._final = self._transcribe(audio, self._language, True) if len(audio) else ""
-        return self._final
-
     def cancel(self) -> None:
-        self._closed = True
-        self._chunks = []
+        super().cancel()
         prepared, self._prepared = self._prepared, None
         if prepared is not None:
             prepared[1].cancel()
 
-    def _audio(self) -> np.ndarray:
-        """The turn's audio so far (arrays are never changed in place: a snapshot is safe)."""
-        with self._lock:
-            if len(self._chunks) > 1:
-                self._chunks = [np.concatenate(self._chunks)]
-            return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
+    def _partial(self, pushed: int) -> str | None:
+        if not self._partials.due(pushed):
+            return None
+        return self._partials.changed(self._transcribe(self._audio(), self._language, False))
+
+    def _final_pass(self, audio: np.ndarray) -> str:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * _RATE:
+            return prepared[1].result()
+        if prepared is not None:
+            prepared[1].cancel()
+        return self._transcribe(audio, self._language, True)
