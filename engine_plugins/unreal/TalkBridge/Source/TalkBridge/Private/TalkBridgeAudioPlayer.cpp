@@ -14,6 +14,7 @@ void UTalkBridgeAudioPlayer::Start(UAudioComponent* Component, int32 SampleRate)
 	Wave->SoundGroup = SOUNDGROUP_Voice;
 	Wave->bLooping = false;
 	Clock = talkbridge::PullClock(SampleRate);
+	Held.Reset();
 	if (AudioComponent)
 	{
 		AudioComponent->SetSound(Wave);
@@ -27,22 +28,38 @@ void UTalkBridgeAudioPlayer::Queue(const std::vector<int16_t>& Samples)
 	{
 		return;
 	}
-	// PCM16 little-endian, as every platform Unreal ships on stores int16.
-	Wave->QueueAudio(reinterpret_cast<const uint8*>(Samples.data()), static_cast<int32>(Samples.size() * sizeof(int16_t)));
-	Clock.Queue(static_cast<int64>(Samples.size()));
-	if (AudioComponent && !AudioComponent->IsPlaying())
+	Held.Append(Samples.data(), static_cast<int32>(Samples.size()));
+	ReleaseHeld();
+}
+
+void UTalkBridgeAudioPlayer::ReleaseHeld()
+{
+	if (AudioComponent && Held.Num() > 0 && !AudioComponent->IsPlaying())
 	{
-		AudioComponent->Play();
+		AudioComponent->Play();  // a stopped source never pulls: the reset would never come
 	}
+	if (!Wave || Held.Num() == 0 || !Clock.CanQueue())
+	{
+		return;
+	}
+	// PCM16 little-endian, as every platform Unreal ships on stores int16.
+	Wave->QueueAudio(reinterpret_cast<const uint8*>(Held.GetData()), Held.Num() * static_cast<int32>(sizeof(int16)));
+	Clock.Queue(static_cast<int64>(Held.Num()));
+	Held.Reset();
 }
 
 void UTalkBridgeAudioPlayer::Flush()
 {
-	if (Wave)
+	Held.Reset();
+	if (!Wave)
 	{
-		Wave->ResetAudio();  // takes effect at the mixer's next pull: the clock allows for that
+		return;
 	}
-	Clock.Flush();
+	const int64 Waiting = Wave->GetAvailableAudioByteCount() / static_cast<int64>(sizeof(int16_t));
+	if (Clock.Flush(Waiting))
+	{
+		Wave->ResetAudio();  // done at the mixer's next pull; Queue holds new audio until then
+	}
 }
 
 int64 UTalkBridgeAudioPlayer::PlayedSamples(double Now)
@@ -53,5 +70,6 @@ int64 UTalkBridgeAudioPlayer::PlayedSamples(double Now)
 	}
 	const int64 Waiting = Wave->GetAvailableAudioByteCount() / static_cast<int64>(sizeof(int16_t));
 	Clock.Observe(Now, Waiting, OutputLatency);
+	ReleaseHeld();
 	return Clock.PlayedSinceFlush();
 }

@@ -10,24 +10,27 @@ void PullClock::Queue(std::int64_t samples) {
     }
 }
 
-void PullClock::Flush() {
+bool PullClock::Flush(std::int64_t waiting) {
     base_ += taken_;
     queued_ = 0;
     taken_ = 0;
     before_pull_ = 0;
-    flushing_ = true;
+    // With nothing waiting there is nothing to drop, and no reset to wipe what comes next.
+    // A second flush before the first reset was seen still waits for that reset.
+    resetting_ = resetting_ || waiting > 0;
+    return resetting_;
 }
 
 std::int64_t PullClock::Observe(double now, std::int64_t waiting, double latency) {
-    std::int64_t taken = queued_ - waiting;
-    if (flushing_) {
-        if (taken < 0) {
-            taken = 0;  // the buffer still counts audio the flush dropped
-        } else {
-            flushing_ = false;
+    if (resetting_) {
+        // Nothing is queued while resetting: the count is the dropped audio until the mixer's
+        // reset pull sets it to zero. Only the block taken before the flush is still heard.
+        if (waiting <= 0) {
+            resetting_ = false;
         }
+        waiting = queued_;
     }
-    taken = std::clamp<std::int64_t>(taken, 0, queued_);
+    const std::int64_t taken = std::clamp<std::int64_t>(queued_ - waiting, 0, queued_);
     if (taken > taken_) {  // a pull: its block plays from now on
         before_pull_ = taken_;
         taken_ = taken;

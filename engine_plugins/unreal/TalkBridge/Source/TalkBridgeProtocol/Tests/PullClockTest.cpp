@@ -1,5 +1,7 @@
 // The mixer's pull clock: 1024-sample pulls at 48 kHz read between pulls, an underrun, flush
-// then queue in one tick. The C# core's AudioClock gets the same cases (PlayoutTests.cs).
+// then queue in one tick against a model of the wave's counter. The C# core gets the same
+// cases: AudioClock (JitterBufferTests.cs) and, for the flush, Playout's ring (PlayoutTests.cs).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -45,24 +47,134 @@ TEST(PullClock, AnUnderrunHoldsTheClockAtWhatWasTaken) {
     EXPECT_EQ(last, 3 * kBlock);               // all of it played, then the clock waits
 }
 
+/// The waiting count of UE 5.x's USoundWaveProcedural (SoundWaveProcedural.cpp), as the glue
+/// sees it: QueueAudio adds to the count; ResetAudio empties the not-yet-pumped queue and only
+/// flags the reset; the next pull zeroes the count, then pumps what was queued since and takes
+/// a block off the count. Audio queued between ResetAudio and that pull still plays, but its
+/// count is wiped.
+struct ProceduralWave {
+    std::int64_t queued = 0;   ///< QueuedAudio, not yet pumped
+    std::int64_t buffer = 0;   ///< AudioBuffer, pumped
+    std::int64_t count = 0;    ///< AvailableByteCount / 2
+    bool reset = false;
+
+    void QueueAudio(std::int64_t n) { queued += n; count += n; }
+    void ResetAudio() { queued = 0; reset = true; }
+    std::int64_t Pull() {  // GeneratePCMData: what the mixer takes (0: an underrun, silence)
+        if (reset) { reset = false; buffer = 0; count = 0; }
+        buffer += queued;
+        queued = 0;
+        const std::int64_t take = std::min<std::int64_t>(kBlock, buffer);
+        buffer -= take;
+        count -= take;
+        return take;
+    }
+};
+
+/// The glue (UTalkBridgeAudioPlayer): holds audio back while the clock waits for a reset.
+struct Player {
+    ProceduralWave wave;
+    PullClock clock{kRate};
+    std::int64_t held = 0;
+    bool naive = false;  ///< queue at once, ignoring CanQueue (what the clock must not need)
+
+    void Queue(std::int64_t n) { held += n; Release(); }
+    void Flush() {
+        held = 0;
+        if (clock.Flush(wave.count)) wave.ResetAudio();
+    }
+    std::int64_t Played(double now) {
+        clock.Observe(now, wave.count);
+        Release();
+        return clock.PlayedSinceFlush();
+    }
+    void Release() {
+        if (held > 0 && (naive || clock.CanQueue())) {
+            wave.QueueAudio(held);
+            clock.Queue(held);
+            held = 0;
+        }
+    }
+};
+
+/// A `clear` of A while B is buffered: Flush then Queue(B's first 100 ms) in the same tick at
+/// 50 ms, with A's 7 unplayed blocks still counted by the wave; the rest of B streams in, 20 ms
+/// every 20 ms. Returns the worst error of B's clock against what the mixer really plays of B.
+double FlushThenQueueWorstError(bool naive, double* b_started_after = nullptr) {
+    Player player;
+    player.naive = naive;
+    player.Queue(10 * kBlock);                 // A
+    std::int64_t pulls = 0, b_taken = 0;
+    double b_first_pull = -1.0, worst = 0.0, next_chunk = 0.0;
+    bool flushed = false;
+    for (double t = 0.0; t < 1.0; t += 0.001) {       // the game ticks every millisecond
+        while (pulls * kBlock <= t * kRate) {          // the mixer pulls at k * 1024 / 48000 s
+            const std::int64_t take = player.wave.Pull();
+            if (flushed && take > 0) {
+                if (b_taken == 0) b_first_pull = static_cast<double>(pulls * kBlock) / kRate;
+                b_taken += take;
+            }
+            ++pulls;
+        }
+        if (!flushed && t >= 0.05) {               // 3 blocks of A taken by now
+            player.Flush();
+            player.Queue(kRate / 10);
+            flushed = true;
+            next_chunk = t + 0.02;
+        } else if (flushed && t >= next_chunk) {
+            player.Queue(kRate / 50);
+            next_chunk += 0.02;
+        }
+        const double played = static_cast<double>(player.Played(t));
+        if (flushed) {
+            const double truth = b_first_pull < 0.0 ? 0.0
+                : std::min<double>(static_cast<double>(b_taken), (t - b_first_pull) * kRate);
+            worst = std::max(worst, std::abs(played - truth) / kRate);
+        }
+    }
+    if (b_started_after != nullptr) *b_started_after = b_first_pull - 0.05;
+    return worst;
+}
+
 TEST(PullClock, FlushThenQueueInOneTickStaysExact) {
+    double waited = 0.0;
+    EXPECT_LT(FlushThenQueueWorstError(/*naive=*/false, &waited), 0.002);
+    // B was held for the wave's reset pull (which plays silence) and starts on the pull after
+    // it: within two mixer periods (42.7 ms) of the clear.
+    EXPECT_GT(waited, 0.0);
+    EXPECT_LE(waited, 2.0 * kBlock / kRate + 0.001);
+    // Without the hold the wave's reset wipes the count of B's first 100 ms and B's face runs
+    // that far ahead of its voice: the case the review found, on the same wave model.
+    EXPECT_GT(FlushThenQueueWorstError(/*naive=*/true), 0.05);
+}
+
+TEST(PullClock, AFlushWithNothingWaitingNeedsNoResetAndNoHold) {
+    PullClock clock(kRate);
+    clock.Queue(2 * kBlock);
+    clock.Observe(0.0, kBlock);
+    clock.Observe(0.03, 0);                     // the mixer took all of A
+    EXPECT_FALSE(clock.Flush(0));               // nothing to drop: no ResetAudio
+    EXPECT_TRUE(clock.CanQueue());
+    clock.Queue(kBlock);
+    EXPECT_EQ(clock.Observe(0.031, kBlock), 2 * kBlock);  // not taken yet: B at 0
+    EXPECT_EQ(clock.PlayedSinceFlush(), 0);
+    EXPECT_EQ(clock.Observe(0.04, 0), 2 * kBlock);        // B's block taken now
+    EXPECT_NEAR(static_cast<double>(clock.Observe(0.05, 0)), 2 * kBlock + 0.01 * kRate, 1.0);
+}
+
+TEST(PullClock, TheClockNeverGoesBackAcrossAFlush) {
     PullClock clock(kRate);
     clock.Queue(10 * kBlock);
-    const std::int64_t before = clock.Observe(0.05, 10 * kBlock - 3 * kBlock);  // 3 blocks taken
-    // A `clear` of A while B is buffered: flush and queue B before the mixer's next pull. The
-    // buffer still counts A's 7 blocks on top of B's 2 until the mixer sees the reset.
-    clock.Flush();
-    clock.Queue(2 * kBlock);
-    const std::int64_t stale = clock.Observe(0.051, 7 * kBlock + 2 * kBlock);
-    EXPECT_GE(stale, before);
-    EXPECT_LE(stale, 3 * kBlock);  // not negative, not B's audio counted as played
-    // The mixer resets, then takes B's first block: B's clock starts from what A played.
-    const std::int64_t after = clock.Observe(0.07, 1 * kBlock);
-    EXPECT_EQ(after, 3 * kBlock);
-    EXPECT_EQ(clock.PlayedSinceFlush(), 0);  // B's own clock starts at its first sample
-    EXPECT_NEAR(static_cast<double>(clock.Observe(0.07 + 0.01, 1 * kBlock)),
-                3 * kBlock + 0.01 * kRate, 1.0);
-    EXPECT_NEAR(static_cast<double>(clock.PlayedSinceFlush()), 0.01 * kRate, 1.0);
+    clock.Observe(0.0, 9 * kBlock);
+    const std::int64_t before = clock.Observe(0.01, 9 * kBlock);
+    EXPECT_TRUE(clock.Flush(9 * kBlock));
+    EXPECT_FALSE(clock.CanQueue());
+    EXPECT_GE(clock.Observe(0.011, 9 * kBlock), before);  // the wave still counts A: held
+    EXPECT_FALSE(clock.CanQueue());
+    EXPECT_TRUE(clock.Flush(9 * kBlock));                 // a second clear before the reset
+    EXPECT_GE(clock.Observe(0.025, 0), before);           // the reset pull: count zero
+    EXPECT_TRUE(clock.CanQueue());
+    EXPECT_EQ(clock.PlayedSinceFlush(), 0);
 }
 
 TEST(PullClock, OutputLatencyIsTakenOff) {

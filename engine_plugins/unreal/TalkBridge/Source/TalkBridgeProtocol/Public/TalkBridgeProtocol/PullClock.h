@@ -5,9 +5,16 @@
 // the face clock stair-step. Between pulls the mixer plays the block it took at the sample
 // rate, so the clock here moves on a monotonic time from the last pull: the block taken at t0
 // is heard from t0 over its own length. It never goes backwards and never past what was taken
-// (an underrun holds it). A flush drops what is queued; the buffer may go on counting the
-// dropped audio until the mixer's next pull, and the clock ignores that (flush then queue in
-// one tick stays exact). Sans-I/O: the engine glue feeds it queue/flush/observations.
+// (an underrun holds it). Sans-I/O: the engine glue feeds it queue/flush/observations.
+//
+// Flush, as the wave does it (UE 5.x SoundWaveProcedural.cpp): ResetAudio() empties the
+// not-yet-pumped queue and only flags the reset; the mixer's next pull then sets the count to
+// zero *before* it pumps what was queued since. Audio queued between the flush and that pull
+// still plays, but its count is wiped, so the count runs below the truth by that much from
+// then on (negative at first): its clock would run ahead and it would "finish" early. So after
+// a flush that needs a reset the clock says !CanQueue() until it has seen the reset (the
+// count at zero with nothing queued); the glue holds new audio back until then (at most one
+// mixer pull, ~21 ms), and flush then queue in one tick stays exact.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +27,14 @@ class TALKBRIDGEPROTOCOL_API PullClock {
 public:
     explicit PullClock(int sample_rate) : rate_(sample_rate) {}
 
-    /// `samples` handed to the mixer's buffer.
+    /// `samples` handed to the mixer's buffer (only while CanQueue()).
     void Queue(std::int64_t samples);
     /// Everything queued and not yet taken is dropped; what was played stays played.
-    void Flush();
+    /// `waiting` is the buffer's count now. True when it still holds audio: the glue must
+    /// reset it (ResetAudio) and hold new audio back until CanQueue().
+    bool Flush(std::int64_t waiting);
+    /// False from a flush that needed a reset until Observe() has seen the reset happen.
+    bool CanQueue() const { return !resetting_; }
     /// The buffer holds `waiting` samples at `now` (seconds, monotonic): samples played by then,
     /// `latency` seconds of output path (after the mixer) already taken off.
     std::int64_t Observe(double now, std::int64_t waiting, double latency = 0.0);
@@ -39,7 +50,7 @@ private:
     std::int64_t taken_ = 0;       ///< taken by the mixer since the last flush
     std::int64_t before_pull_ = 0; ///< `taken_` before the last pull
     double pulled_at_ = 0.0;       ///< when the last pull was seen
-    bool flushing_ = false;        ///< a flush the buffer may not have seen yet
+    bool resetting_ = false;       ///< a reset the mixer has not done yet
     std::int64_t played_ = 0;      ///< the last answer (the clock never goes back)
 };
 
