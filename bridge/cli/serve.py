@@ -7,9 +7,9 @@ import asyncio
 import errno
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from bridge.cli.args import add_output_flags, config_port, load_config, port_arg
 
@@ -43,8 +43,9 @@ def add_serve(sub) -> None:
                             "listens on --host), for the ACE Unreal plugin and NVIDIA's clients; "
                             "needs pip install 'talkbridge[a2f]'")
     serve.add_argument("--ray", metavar="ADDRESS",
-                       help="synthesize speech on a Ray cluster (its head's host:port, or auto) "
-                            "as a Ray Serve deployment; [scale] replicas sets how many; needs "
+                       help="synthesize speech and step the network on a Ray cluster (its "
+                            "head's host:port, or auto) as Ray Serve deployments; [scale] "
+                            "replicas and network_replicas set how many; needs "
                             "pip install 'talkbridge[ray]'")
     add_output_flags(serve)
 
@@ -115,7 +116,8 @@ def _check_tables(conf: dict) -> None:
     tables = sorted(k for k in conf if k not in _TABLES or not isinstance(conf[k], dict))
     if tables:
         refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
-    for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait", "ray", "replicas")),
+    for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait", "ray", "replicas",
+                                                                  "network_replicas")),
                          ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
         unknown = sorted(set(conf.get(table, {})) - set(valid))
         if unknown:
@@ -220,23 +222,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         registry = make_registry(conf.get("tts"))
         ray_address = args.ray or conf.get("scale", {}).get("ray")
+        network_on = None
         if ray_address:
-            registry = _on_ray(str(ray_address), conf, registry)
-        server = Server(config, tts=registry)
+            registry, network_on = _on_ray(str(ray_address), conf, registry, config)
+        server = Server(config, tts=registry, network_on=network_on)
     except (OutputError, ValueError, A2FUnavailable) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
 
 
-def _on_ray(address: str, conf: dict, local):
-    """Speech synthesis as a Ray Serve deployment on the cluster at ``address``: one line and
-    a non-zero exit when the head is unreachable or Ray is missing, before the port opens."""
-    from bridge.ops import reach
-    from bridge.server import scale
-
-    replicas = conf.get("scale", {}).get("replicas", 1)
+def _replicas(conf: dict, key: str) -> int:
+    replicas = conf.get("scale", {}).get(key, 1)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 1024:
-        raise SystemExit(f"talkbridge serve: [scale] replicas {replicas!r}: a whole number 1-1024")
+        raise SystemExit(f"talkbridge serve: [scale] {key} {replicas!r}: a whole number 1-1024")
+    return replicas
+
+
+def _on_ray(address: str, conf: dict, local, config):
+    """Speech synthesis and the network's streaming step as Ray Serve deployments on the
+    cluster at ``address`` (the registry to use, and the server's ``network_on`` hook): one
+    line and a non-zero exit when the head is unreachable or Ray is missing, before the port
+    opens."""
+    from functools import partial
+
+    from bridge.ops import reach
+    from bridge.server import scale, scale_network
+
+    replicas = _replicas(conf, "replicas")
+    network_replicas = _replicas(conf, "network_replicas")
     if address != "auto":
         try:
             endpoint = reach.from_address("[scale] ray", address)
@@ -249,10 +262,12 @@ def _on_ray(address: str, conf: dict, local):
     try:
         scale.connect(address)
         handle = scale.deploy(conf.get("tts"), replicas=replicas)
+        network = scale_network.deploy(config.weights, config.engine, network_replicas)
     except scale.RayUnavailable as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
-    log.info("speech synthesis on the Ray cluster at %s (%d replicas)", address, replicas)
-    return scale.remote_registry(local, handle)
+    log.info("speech synthesis (%d replicas) and the network's step (%d) on the Ray cluster at "
+             "%s", replicas, network_replicas, address)
+    return scale.remote_registry(local, handle), partial(scale_network.remote_engine, network)
 
 
 def _gesture_config(conf: dict):

@@ -17,8 +17,10 @@ import gc
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import serve
@@ -36,6 +38,9 @@ from bridge.speech.tts.base import TTSError
 from bridge.speech.tts.registry import TTSRegistry
 from bridge.transports import http_routes, websocket
 from bridge.transports.pacing import OutputPump, OutputsConfig
+
+if TYPE_CHECKING:
+    from blendshape.net.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,12 @@ class Server:
 
     version = SERVER_NAME
 
-    def __init__(self, config: ServerConfig | None = None, tts: TTSRegistry | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, tts: TTSRegistry | None = None,
+                 network_on: Callable[[Engine], Engine] | None = None) -> None:
+        """``network_on`` moves the loaded network's streaming step elsewhere (a Ray Serve
+        deployment, :func:`bridge.server.scale_network.remote_engine`); None: in-process."""
         self.config = config or ServerConfig()
+        self._network_on = network_on
         self.ssl = self._tls()  # a bad certificate fails here, before any model loads
         self.tokens = self.config.session.token
         self.origins = security.OriginPolicy(tuple(self.config.allowed_origins))
@@ -147,6 +156,8 @@ class Server:
         try:
             device = pick_device(self.config.device)
             engine = load_network(self.config.weights, device, self.config.engine)
+            if self._network_on is not None:
+                engine = self._network_on(engine)
         except (WeightsNotFound, RuntimeError) as exc:
             log.warning("network unavailable: %s", exc)
             return None
@@ -325,7 +336,7 @@ class Server:
                 await flush()
         await session.close()
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         await self.start()
         return self
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,28 @@ def connect(address: str) -> None:
             else "start one with `ray start --head` or fix the address"
         raise RayUnavailable(f"[scale] ray {address}: cannot join the cluster ({why}): "
                              f"{hint}") from None
+
+
+def call_with_retry(method: Any, *args: Any, what: str, fault: Callable[[str], Exception],
+                    keep: tuple[type[Exception], ...] = (), timeout_s: float = CALL_TIMEOUT_S) -> Any:
+    """``method.remote(*args)``'s result, asked for twice at most.
+
+    A replica that dies under a call (a lost node, an out-of-memory kill, ``ray.kill``) fails
+    that call; the second try goes to another replica, or waits for Serve's restart of the
+    only one. ``keep`` are the deployment's own answers (an unknown voice), passed on as they
+    are: asking again would give the same. The second failure is ``fault(one line)``.
+    """
+    for attempt in (1, 2):
+        try:
+            return method.remote(*args).result(timeout_s=timeout_s)
+        except keep:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a dead replica, a lost node, a time-out
+            why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
+            if attempt == 2:
+                raise fault(f"the Ray cluster could not {what}: {why}") from None
+            log.warning("Ray call to %s failed (%s); retrying on another replica", what, why)
+    raise AssertionError("unreachable")
 
 
 class Synthesizer:
@@ -106,19 +128,8 @@ class RemoteTTS:
                                   chunk["text"], chunk["alphabet"], chunk["lang"], chunk["meta"])
 
     def _call(self, text: str, voice: Voice) -> list[dict[str, Any]]:
-        for attempt in (1, 2):
-            try:
-                return self._handle.synthesize.remote(text, voice.id).result(
-                    timeout_s=CALL_TIMEOUT_S)
-            except TTSError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a dead replica, a lost node, a time-out
-                if attempt == 2:
-                    raise TTSError(f"the Ray cluster could not synthesize {text[:30]!r}: "
-                                   f"{type(exc).__name__}: {str(exc)[:120]}") from None
-                log.warning("Ray synthesis failed (%s: %s); retrying on another replica",
-                            type(exc).__name__, str(exc)[:120])
-        raise AssertionError("unreachable")
+        return call_with_retry(self._handle.synthesize, text, voice.id,
+                               what=f"synthesize {text[:30]!r}", fault=TTSError, keep=(TTSError,))
 
 
 def remote_registry(local: TTSRegistry, handle: Any) -> TTSRegistry:

@@ -34,20 +34,12 @@ def test_an_unreachable_head_is_one_line_and_a_non_zero_exit():
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """The test cluster's head, joined; the synthesizer deployed once for the module."""
-    address = os.environ.get("TALKBRIDGE_TEST_RAY")
-    if not address:
-        message = "no Ray cluster: `ray start --head` and set TALKBRIDGE_TEST_RAY=127.0.0.1:6379"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    pytest.importorskip("ray")
+def cluster(ray_address):
+    """The synthesizer, deployed once for the module on the test cluster."""
     from ray import serve
 
     from bridge.server import scale
 
-    scale.connect(address)
     handle = scale.deploy(None, replicas=1)
     yield handle
     serve.delete(scale.APP)

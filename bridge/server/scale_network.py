@@ -1,0 +1,174 @@
+"""Past one machine: the network's batched streaming step as a Ray Serve deployment (DESIGN §8).
+
+The front keeps what is cheap and belongs to one stream (its resampler, its log-mel framer,
+the frame counts) and sends the arithmetic: each tick, :class:`RemoteEngine` ships the
+tick's feature frames and the streams' carried states to a :class:`NetworkStep` replica and
+gets back their face weights and new states. The state travels with the call, so any
+replica serves any stream's next step, and a front keeps nothing a replica's death could
+lose. ``@serve.batch`` on the replica joins the calls of every front that arrive within a
+couple of milliseconds into one forward pass, the way :class:`~blendshape.net.stream.Batcher`
+joins one front's streams.
+
+On the wire a state is always numpy (:data:`~blendshape.net.engine.NpState`), whatever
+engine a replica runs (ONNX Runtime on a CPU, PyTorch on a GPU), so fronts and replicas
+never have to agree on one. A call that dies with its replica is asked once more; a second
+failure is :class:`NetworkStepError`, which fails that tick's batch: its ``audio_in``
+streams end with an ``error`` and their sessions go on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from blendshape.net.engine import Engine, NpState, OrtEngine
+from blendshape.net.model import AudioToFace, ModelConfig
+from bridge.server.scale import call_with_retry
+
+APP = "talkbridge-network"
+#: Seconds one tick's step may take on the cluster (a replica's restart included) before it
+#: fails: a stream that waits longer is seconds late and better ended.
+STEP_TIMEOUT_S = 30.0
+#: How long a replica waits for more fronts' calls before it steps what it has: a tenth of
+#: the front's own 10 ms tick, so batching across fronts costs a stream almost nothing.
+BATCH_WAIT_S = 0.002
+#: Fronts' calls joined into one pass at most (each already a front's whole tick).
+MAX_BATCH_CALLS = 32
+
+
+class NetworkStepError(RuntimeError):
+    """The cluster could not step a batch twice running; the message says why."""
+
+
+def join(states: Sequence[NpState]) -> NpState:
+    """Streams' states into one batch (the GRU's hidden state is batched on axis 1)."""
+    if len(states) == 1:
+        return states[0]
+    return (np.concatenate([s[0] for s in states]), np.concatenate([s[1] for s in states]),
+            np.concatenate([s[2] for s in states], axis=1))
+
+
+def take(state: NpState, index: int) -> NpState:
+    """Stream ``index``'s state out of a batch's."""
+    return (state[0][index:index + 1], state[1][index:index + 1],
+            np.ascontiguousarray(state[2][:, index:index + 1]))
+
+
+def numpy_step(engine: Engine, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+    """``engine.step`` on numpy states, whichever engine it is (PyTorch's are tensors)."""
+    if isinstance(engine, OrtEngine):
+        return engine.step(feats, state)
+    device = getattr(engine, "device", torch.device("cpu"))
+    weights, new = engine.step(feats, tuple(torch.from_numpy(np.ascontiguousarray(s)).to(device)
+                                            for s in state))
+    return weights, tuple(np.ascontiguousarray(t.detach().cpu().numpy()) for t in new)  # type: ignore[return-value]
+
+
+def step_calls(engine: Engine, calls: Sequence[tuple[np.ndarray, NpState]]
+               ) -> list[tuple[np.ndarray, NpState]]:
+    """Many fronts' batches in as few passes as their frame counts allow (one, usually).
+
+    Calls with equal frame counts are concatenated, stepped once and split back, so a
+    stream's result never depends on what it was batched with (:class:`Batcher`'s rule)."""
+    by_len: dict[int, list[int]] = {}
+    for i, (feats, _) in enumerate(calls):
+        by_len.setdefault(feats.shape[1], []).append(i)
+    out: list[tuple[np.ndarray, NpState]] = [None] * len(calls)  # type: ignore[list-item]
+    for group in by_len.values():
+        sizes = [calls[i][0].shape[0] for i in group]
+        weights, new = numpy_step(engine, np.concatenate([calls[i][0] for i in group]),
+                                  join([calls[i][1] for i in group]))
+        first = 0
+        for i, size in zip(group, sizes):
+            end = first + size
+            out[i] = (weights[first:end], (new[0][first:end], new[1][first:end],
+                                           np.ascontiguousarray(new[2][:, first:end])))
+            first = end
+    return out
+
+
+class NetworkStep:
+    """The deployment's body: the streaming network, loaded once per replica from the same
+    weights as the fronts' (the shipped ones unless a path is given, which must exist on
+    every node)."""
+
+    def __init__(self, weights: str | None = None, engine: str = "auto") -> None:
+        from blendshape.net.stream import load_network, pick_device
+
+        self.engine = load_network(weights, pick_device(None), engine)
+
+    def step_many(self, calls: list[tuple[np.ndarray, NpState]]
+                  ) -> list[tuple[np.ndarray, NpState, int]]:
+        """Each call's (weights, new states), and the replica that stepped it."""
+        pid = os.getpid()
+        return [(w, s, pid) for w, s in step_calls(self.engine, calls)]
+
+
+def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
+           cpus_per_replica: float = 1.0) -> Any:
+    """Run :class:`NetworkStep` on the cluster, batched across fronts; returns its handle."""
+    from ray import serve
+
+    class BatchedNetworkStep(NetworkStep):
+        @serve.batch(max_batch_size=MAX_BATCH_CALLS, batch_wait_timeout_s=BATCH_WAIT_S)
+        async def step(self, calls: list[tuple[np.ndarray, NpState]]
+                       ) -> list[tuple[np.ndarray, NpState, int]]:
+            return self.step_many(calls)
+
+    deployment = serve.deployment(BatchedNetworkStep, name="NetworkStep").options(
+        num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
+        max_ongoing_requests=2 * MAX_BATCH_CALLS)
+    return serve.run(deployment.bind(weights, engine), name=APP, route_prefix=None)
+
+
+class RemoteEngine:
+    """An engine whose step runs on the cluster; everything else is the local engine's.
+
+    The local engine gives the model's shape (look-ahead, stack, denoise) and animates whole
+    clips; its states are replaced by numpy ones, which travel."""
+
+    name = "ray"
+
+    def __init__(self, local: Engine, handle: Any) -> None:
+        self.local, self._handle = local, handle
+        self.model: AudioToFace = local.model
+        self._silence = tuple(t.detach().cpu().numpy() for t in local.model.initial_state(1))
+        self.replica_pids: set[int] = set()  # the replicas that stepped for this front
+        self.timeout_s = STEP_TIMEOUT_S  # per try
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.local.config
+
+    def initial_state(self, batch: int) -> NpState:
+        t1, t2, h = self._silence
+        return (np.repeat(t1, batch, axis=0), np.repeat(t2, batch, axis=0),
+                np.repeat(h, batch, axis=1))
+
+    def join(self, states: Sequence[NpState]) -> NpState:
+        return join(states)
+
+    def take(self, state: NpState, index: int) -> NpState:
+        return take(state, index)
+
+    def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+        """One batch's step on a replica (blocking: the batcher's worker thread calls it)."""
+        weights, new, pid = call_with_retry(
+            self._handle.step, (np.ascontiguousarray(feats, np.float32), state),
+            what=f"step the network for {feats.shape[0]} streams", fault=NetworkStepError,
+            timeout_s=self.timeout_s)
+        self.replica_pids.add(pid)
+        return weights, new
+
+    def whole(self, feats: np.ndarray) -> np.ndarray:
+        return self.local.whole(feats)
+
+
+def remote_engine(handle: Any, local: Engine) -> RemoteEngine:
+    """``local`` with its streaming step on the deployment behind ``handle`` (the server's
+    ``network_on`` hook)."""
+    return RemoteEngine(local, handle)
