@@ -2,8 +2,9 @@
 // frames with TalkBridge.Core and hands messages to the main thread, where Update dispatches
 // them to UnityEvents and to MessageReceived (TalkBridgeAudio listens there). Reconnects with
 // exponential back-off; a fatal error from the server (bad token, protocol) stops retrying.
+// Events go through an EventInbox: a handler that calls Connect or Disconnect gets none of the
+// old connection's remaining events, and what it causes fires on the next Update.
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Net.WebSockets;
@@ -61,7 +62,7 @@ namespace TalkBridge
         public Welcome Session { get; private set; }
         public bool IsConnected => Session != null;
 
-        readonly ConcurrentQueue<Action> inbox = new ConcurrentQueue<Action>();
+        readonly EventInbox inbox = new EventInbox();
         readonly List<Message> waiting = new List<Message>(); // say/chat asked for before the welcome: sent on it
         readonly SemaphoreSlim sendLock = new SemaphoreSlim(1, 1);
         CancellationTokenSource running;
@@ -77,18 +78,20 @@ namespace TalkBridge
         public void Connect()
         {
             Disconnect();
+            int connection = inbox.NewGeneration();
             running = new CancellationTokenSource();
             var backoff = new Backoff(initialBackoff, maxBackoff);
             var hello = new Hello { Client = "talkbridge-unity/0.1 (" + Application.unityVersion + ")", Token = string.IsNullOrEmpty(token) ? null : token,
                                     Fps = fps, Channels = channels, AudioRate = AudioSettings.outputSampleRate };
             string target = url;
             CancellationToken stop = running.Token;
-            Task.Run(() => RunAsync(target, hello, backoff, stop));
+            Task.Run(() => RunAsync(target, hello, backoff, connection, stop));
         }
 
         public void Disconnect()
         {
             if (running == null) return;
+            inbox.NewGeneration(); // what this connection still had queued is never fired
             running.Cancel();
             running = null;
             microphone?.Dispose();
@@ -152,15 +155,16 @@ namespace TalkBridge
 
         // ---- network thread ---------------------------------------------------------------
 
-        async Task RunAsync(string target, Hello hello, Backoff backoff, CancellationToken stop)
+        async Task RunAsync(string target, Hello hello, Backoff backoff, int connection, CancellationToken stop)
         {
+            Action<Action> post = fire => inbox.Post(connection, fire);
             while (!stop.IsCancellationRequested)
             {
                 bool fatal = false;
-                try { fatal = await SessionAsync(target, hello, backoff, stop).ConfigureAwait(false); }
+                try { fatal = await SessionAsync(target, hello, backoff, post, stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
-                catch (Exception e) { Post(() => onError.Invoke("connection", e.Message)); }
-                Post(OnSocketClosed);
+                catch (Exception e) { post(() => onError.Invoke("connection", e.Message)); }
+                post(OnSocketClosed);
                 if (fatal || stop.IsCancellationRequested) return;
                 try { await Task.Delay(TimeSpan.FromSeconds(backoff.Next()), stop).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
@@ -168,7 +172,7 @@ namespace TalkBridge
         }
 
         /// <summary>One connection; true when the server ended it with a fatal error (don't retry).</summary>
-        async Task<bool> SessionAsync(string target, Hello hello, Backoff backoff, CancellationToken stop)
+        async Task<bool> SessionAsync(string target, Hello hello, Backoff backoff, Action<Action> post, CancellationToken stop)
         {
             using (var ws = new ClientWebSocket())
             {
@@ -187,28 +191,25 @@ namespace TalkBridge
                     if (!r.EndOfMessage) continue;
                     byte[] bytes = frame.ToArray();
                     frame.SetLength(0);
-                    if (r.MessageType != WebSocketMessageType.Binary) { Post(() => onError.Invoke("text_frame", "the server sent a text frame")); continue; }
+                    if (r.MessageType != WebSocketMessageType.Binary) { post(() => onError.Invoke("text_frame", "the server sent a text frame")); continue; }
                     Message message;
                     try { if (!Codec.TryDecodeServer(bytes, out message)) continue; } // a newer server's type: skipped
-                    catch (ProtocolException e) { Post(() => onError.Invoke(e.Code, e.Message)); continue; }
+                    catch (ProtocolException e) { post(() => onError.Invoke(e.Code, e.Message)); continue; }
                     if (message is Welcome) backoff.Reset();
                     var error = message as ErrorMessage;
                     if (error != null && error.Fatal) fatal = true;
-                    Post(() => Dispatch(message));
+                    post(() => Dispatch(message));
                 }
-                socket = null;
+                if (socket == ws) socket = null; // a Connect() from a handler may have opened the next one
                 return fatal;
             }
         }
-
-        void Post(Action action) => inbox.Enqueue(action);
 
         // ---- main thread ------------------------------------------------------------------
 
         void Update()
         {
-            Action action;
-            while (inbox.TryDequeue(out action)) action();
+            inbox.Drain();
             if (streamMicrophone && IsConnected && MicrophoneAllowed())
             {
                 if (microphone == null) microphone = new MicrophoneStream(microphoneDevice, microphoneRate);
