@@ -207,6 +207,56 @@ namespace TalkBridge.Tests
         }
 
         [Test]
+        public void AClearThenTheNextThroughTheAudioClockAt1024SamplePullsStaysWithinTwoMilliseconds()
+        {
+            // C++ PullClock.FlushThenQueueInOneTickStaysExact, the Unity way: the audio thread
+            // pulls 1024 samples at 48 kHz from the ring the core owns and stamps the AudioClock;
+            // the game ticks every millisecond. A clear of "a" at 50 ms is a skip the reader
+            // applies at its next pull, so there is no engine counter to go stale: "b" is heard
+            // from that pull, and its face follows within 2 ms, never "a" again, never ahead.
+            const int rate = 48000, block = 1024;
+            const long tps = 1000000;
+            Playout p = Make(rate, blend: 0);
+            Stream(p, "a", 4);
+            Stream(p, "b", 20);
+            p.Pump();
+            var clock = new AudioClock();
+            var pulled = new float[block];
+            var pose = new float[2];
+            long pulls = 0;
+            double bHeardFrom = -1, worst = 0;
+            bool cleared = false, bPlayed = false;
+            for (long us = 0; us < 600000; us += 1000)
+            {
+                while (pulls * block * tps <= us * rate)  // the mixer pulls at k * 1024 / 48000 s
+                {
+                    long pullTicks = pulls * block * tps / rate;
+                    p.Ring.Read(pulled, 0, block);
+                    clock.Stamp(p.Ring.ReadIndex, pullTicks);
+                    if (cleared && bHeardFrom < 0) bHeardFrom = (double)pullTicks / tps;
+                    pulls++;
+                }
+                if (!cleared && us >= 50000)
+                {
+                    p.Handle(new Clear { Id = "a" });  // and, in the same tick, the next pump
+                    p.Pump();
+                    cleared = true;
+                }
+                p.Pump();
+                p.Sample(clock.Estimate(us, tps, rate, block), 0.001, pose);
+                if (!cleared) continue;
+                Assert.AreNotEqual("a", p.PlayingId);
+                if (p.PlayingId != "b") continue;
+                double t = (double)us / tps;
+                Assert.GreaterOrEqual(bHeardFrom, 0, "b's face before any of b was pulled");
+                worst = Math.Max(worst, Math.Abs(p.PlayingPosition - (t - bHeardFrom)));
+                bPlayed = true;
+            }
+            Assert.IsTrue(bPlayed);
+            Assert.Less(worst, 0.002);
+        }
+
+        [Test]
         public void UtterancesPlayBackToBackEachOnItsOwnClock()
         {
             Playout p = Make(48000);
@@ -330,6 +380,23 @@ namespace TalkBridge.Tests
             for (int i = 0; i < 6; i++) Assert.AreEqual(nominal[i], delays[i], nominal[i] * 0.2 + 1e-9);
             b.Reset();
             Assert.AreEqual(0.5, b.Next(), 0.1);
+        }
+
+        [Test]  // the C++ core's Backoff.ClientsCutOffTogetherDoNotRetryInStep
+        public void BackoffClientsCutOffTogetherDoNotRetryInStep()
+        {
+            var a = new Backoff(0.5, 10, 0.2, new Random(1));
+            var b = new Backoff(0.5, 10, 0.2, new Random(2));
+            int differ = 0;
+            for (int i = 0; i < 5; i++) if (a.Next() != b.Next()) differ++;
+            Assert.AreEqual(5, differ);
+        }
+
+        [Test]  // the C++ core's Backoff.NeverWaitsLongerThanTheMax
+        public void BackoffNeverWaitsLongerThanTheMax()
+        {
+            var b = new Backoff(0.5, 3, 0.5, new Random(7));
+            for (int i = 0; i < 20; i++) Assert.LessOrEqual(b.Next(), 3.0);
         }
     }
 }

@@ -1,4 +1,4 @@
-// Reconnect back-off: the same case as the C# core's BackoffDoublesUpToTheMaxWithJitterAndResets.
+// Reconnect back-off: the same three cases as the C# core's Backoff* tests (PlayoutTests.cs).
 #include <gtest/gtest.h>
 
 #include "TalkBridgeProtocol/Backoff.h"

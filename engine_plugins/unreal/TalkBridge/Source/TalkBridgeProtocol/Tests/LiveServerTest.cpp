@@ -114,6 +114,8 @@ protected:
                 EXPECT_EQ(utterance->id, id);
                 EXPECT_EQ(utterance->state, UtteranceState::End);
                 return got;
+            } else if (const auto* gesture = std::get_if<Gesture>(&message)) {
+                EXPECT_EQ(gesture->id, id) << "a body cue of this utterance";  // as the C# live test
             } else {
                 ADD_FAILURE() << "unexpected " << TypeName(message) << " inside an utterance";
             }
