@@ -43,9 +43,10 @@ def add_serve(sub) -> None:
                             "listens on --host), for the ACE Unreal plugin and NVIDIA's clients; "
                             "needs pip install 'talkbridge[a2f]'")
     serve.add_argument("--ray", metavar="ADDRESS",
-                       help="synthesize speech and step the network on a Ray cluster (its "
-                            "head's host:port, or auto) as Ray Serve deployments; [scale] "
-                            "replicas and network_replicas set how many; needs "
+                       help="synthesize speech, step the network and recognize speech "
+                            "(Whisper) on a Ray cluster (its head's host:port, or auto) as Ray "
+                            "Serve deployments; [scale] replicas, network_replicas and "
+                            "asr_replicas set how many; needs "
                             "pip install 'talkbridge[ray]'")
     add_output_flags(serve)
 
@@ -117,7 +118,8 @@ def _check_tables(conf: dict) -> None:
     if tables:
         refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
     for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait", "ray", "replicas",
-                                                                  "network_replicas")),
+                                                                  "network_replicas",
+                                                                  "asr_replicas")),
                          ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
         unknown = sorted(set(conf.get(table, {})) - set(valid))
         if unknown:
@@ -222,10 +224,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         registry = make_registry(conf.get("tts"))
         ray_address = args.ray or conf.get("scale", {}).get("ray")
-        network_on = None
+        remote: dict = {}
         if ray_address:
-            registry, network_on = _on_ray(str(ray_address), conf, registry, config)
-        server = Server(config, tts=registry, network_on=network_on)
+            registry, remote = _on_ray(str(ray_address), conf, registry, config)
+        server = Server(config, tts=registry, **remote)
     except (OutputError, ValueError, A2FUnavailable) as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     return asyncio.run(_serve(server))
@@ -239,17 +241,18 @@ def _replicas(conf: dict, key: str) -> int:
 
 
 def _on_ray(address: str, conf: dict, local, config):
-    """Speech synthesis and the network's streaming step as Ray Serve deployments on the
-    cluster at ``address`` (the registry to use, and the server's ``network_on`` hook): one
-    line and a non-zero exit when the head is unreachable or Ray is missing, before the port
-    opens."""
+    """Speech synthesis, the network's streaming step and (for Whisper) recognition as Ray
+    Serve deployments on the cluster at ``address``: the registry to use, and the server's
+    ``network_on`` and ``asr``. One line and a non-zero exit when the head is unreachable or
+    Ray is missing, before the port opens."""
     from functools import partial
 
     from bridge.ops import reach
-    from bridge.server import scale, scale_network
+    from bridge.server import scale, scale_asr, scale_network
 
     replicas = _replicas(conf, "replicas")
     network_replicas = _replicas(conf, "network_replicas")
+    asr_replicas = _replicas(conf, "asr_replicas")
     if address != "auto":
         try:
             endpoint = reach.from_address("[scale] ray", address)
@@ -263,11 +266,17 @@ def _on_ray(address: str, conf: dict, local, config):
         scale.connect(address)
         handle = scale.deploy(conf.get("tts"), replicas=replicas)
         network = scale_network.deploy(config.weights, config.engine, network_replicas)
+        remote = {"network_on": partial(scale_network.remote_engine, network)}
+        asr_conf = config.dialogue.asr
+        if config.dialogue.enabled and scale_asr.remote_provider(asr_conf):
+            heard = scale_asr.deploy(asr_conf, replicas=asr_replicas)
+            remote["asr"] = scale_asr.RemoteASR("whisper", heard)
     except scale.RayUnavailable as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
-    log.info("speech synthesis (%d replicas) and the network's step (%d) on the Ray cluster at "
-             "%s", replicas, network_replicas, address)
-    return scale.remote_registry(local, handle), partial(scale_network.remote_engine, network)
+    log.info("speech synthesis (%d replicas), the network's step (%d)%s on the Ray cluster at "
+             "%s", replicas, network_replicas, " and recognition" if "asr" in remote else "",
+             address)
+    return scale.remote_registry(local, handle), remote
 
 
 def _gesture_config(conf: dict):

@@ -39,11 +39,13 @@ class DialogueServices:
 
     def __init__(self, config: DialogueConfig,
                  executor: concurrent.futures.Executor | None = None,
-                 listening: Listening | None = None) -> None:
+                 listening: Listening | None = None, asr: Any = None) -> None:
         """``listening``: a detector and recognizer to use instead of the config's (a test's
-        scripted pair, or providers the host built itself)."""
+        scripted pair, or providers the host built itself); ``asr``: only the recognizer
+        (one whose turns are heard on a Ray cluster, :mod:`bridge.server.scale_asr`)."""
         self.config = config
         self._executor = executor
+        self._asr = asr
         self._listening: Listening | None = listening
         self._answering: Answering | None = None
         self._lock = asyncio.Lock()
@@ -93,7 +95,7 @@ class DialogueServices:
         vad_opts = dict(self.config.vad)
         asr_opts = dict(self.config.asr)
         vad = make_vad(vad_opts.pop("provider", "silero"), vad_opts)
-        asr = make_asr(asr_opts.pop("provider", None), asr_opts)
+        asr = self._asr or make_asr(asr_opts.pop("provider", None), asr_opts)
         log.info("dialogue: listening with %s VAD and %s ASR", vad.name, asr.name)
         return Listening(vad, asr)
 

@@ -86,9 +86,12 @@ class Server:
     version = SERVER_NAME
 
     def __init__(self, config: ServerConfig | None = None, tts: TTSRegistry | None = None,
-                 network_on: Callable[[Engine], Engine] | None = None) -> None:
+                 network_on: Callable[[Engine], Engine] | None = None,
+                 asr: object | None = None) -> None:
         """``network_on`` moves the loaded network's streaming step elsewhere (a Ray Serve
-        deployment, :func:`bridge.server.scale_network.remote_engine`); None: in-process."""
+        deployment, :func:`bridge.server.scale_network.remote_engine`); ``asr`` is a
+        recognizer for the dialogue instead of its ``[asr]`` table's (one on the cluster,
+        :class:`bridge.server.scale_asr.RemoteASR`); None: in-process."""
         self.config = config or ServerConfig()
         self._network_on = network_on
         self.ssl = self._tls()  # a bad certificate fails here, before any model loads
@@ -111,7 +114,7 @@ class Server:
         self.network = self._load_network()
         self.a2f = None  # the Audio2Face-3D gRPC service, once started
         self._a2f_address = self._a2f_setup()
-        self.dialogue = DialogueServices(self.config.dialogue, self.executor) \
+        self.dialogue = DialogueServices(self.config.dialogue, self.executor, asr=asr) \
             if self.config.dialogue.enabled else None
         if self.config.outputs.enabled:
             for target in self.config.outputs.build(1):  # fail at start on a bad setting

@@ -109,8 +109,12 @@ class NetworkStep:
 
 
 def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
-           cpus_per_replica: float = 1.0) -> Any:
-    """Run :class:`NetworkStep` on the cluster, batched across fronts; returns its handle."""
+           cpus_per_replica: float = 0.5) -> Any:
+    """Run :class:`NetworkStep` on the cluster, batched across fronts; returns its handle.
+
+    Half a CPU a replica by default: one step of 8 streams is a millisecond of one core, so a
+    replica idles most of each 10 ms tick until hundreds of streams share it, and a two-core
+    node holds it beside a synthesizer and a recognizer."""
     from ray import serve
 
     class BatchedNetworkStep(NetworkStep):

@@ -143,6 +143,17 @@ class WholeTurnStream:
         self._closed = True
         self._chunks = []
 
+    def hear_whole(self, audio: np.ndarray) -> str:
+        """The final transcript of a whole turn given at once, with no partials on the way:
+        what a recognizer on another machine is asked, one call a turn
+        (:mod:`bridge.server.scale_asr`)."""
+        if self._closed:
+            raise ASRError("this recognition stream is finished or cancelled; start a new one")
+        self._closed = True
+        samples = np.asarray(audio, dtype=np.float32).reshape(-1)
+        self._final = self._final_pass(samples) if len(samples) else ""
+        return self._final
+
     def _partial(self, pushed: int) -> str | None:
         """A new partial transcript after ``pushed`` more samples, or None (the default)."""
         return None

@@ -1,0 +1,144 @@
+"""Past one machine: speech recognition's final pass as a Ray Serve deployment (DESIGN §8).
+
+Whisper hears a turn whole (:class:`~bridge.speech.asr.base.WholeTurnStream`), and that final
+pass is the recognizer's whole cost, so it is the part that moves: the front keeps the turn's
+audio as it arrives, and when the turn ends (or the user pauses, :meth:`RemoteTurn.prepare`)
+sends all of it to a :class:`Recognizer` replica in one call. A turn carries all of its
+state, so any replica hears any turn. A replica that dies under the call costs it one retry;
+a second failure is the turn's ``ASRError``, which the dialogue reports as it reports a
+local recognizer's.
+
+Only whole-turn recognizers go this way (Whisper: :data:`REMOTE_PROVIDERS`). Streaming ones
+(PocketSphinx, Riva, Azure) stay in the front: their partials need the audio as it comes,
+and Riva's and Azure's arithmetic already runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from bridge.server.scale import call_with_retry
+from bridge.speech.asr.base import ASRError, WholeTurnStream
+
+log = logging.getLogger(__name__)
+
+APP = "talkbridge-asr"
+#: Recognizers whose streams hear the turn whole, so one call a turn loses nothing.
+REMOTE_PROVIDERS = ("whisper",)
+#: Seconds one turn's final pass may take on the cluster, queueing and a restart included:
+#: the dialogue's own ``asr_timeout`` (5 s by default) answers the user well before.
+CALL_TIMEOUT_S = 20.0
+#: Audio after a prepared pass that may still be left out of it (Whisper's rule, the same
+#: reason: the rest of the pause between the dialogue's prefetch and the turn's end).
+PREPARED_TAIL_S = 0.3
+
+
+class Recognizer:
+    """The deployment's body: the front's recognizer (its ``[asr]`` table), loaded once per
+    replica."""
+
+    def __init__(self, asr_conf: Mapping[str, Any] | None = None) -> None:
+        from bridge.speech.asr.registry import make_asr
+
+        options = dict(asr_conf or {})
+        self.asr = make_asr(options.pop("provider", None), options)
+
+    def transcribe(self, audio: np.ndarray, lang: str | None) -> tuple[str, int]:
+        """A whole turn's final transcript, and the replica that heard it."""
+        stream = self.asr.new_stream(lang)
+        if not isinstance(stream, WholeTurnStream):
+            raise ASRError(f"the {self.asr.name} recognizer streams; it can't hear a turn whole")
+        return stream.hear_whole(audio), os.getpid()
+
+
+def remote_provider(asr_conf: Mapping[str, Any] | None) -> bool:
+    """Whether the ``[asr]`` table names a recognizer the cluster can run for the front."""
+    from bridge.speech.asr.registry import default_asr_name
+
+    name = dict(asr_conf or {}).get("provider") or default_asr_name()
+    return str(name).strip().lower() in REMOTE_PROVIDERS
+
+
+def deploy(asr_conf: Mapping[str, Any] | None, replicas: int = 1,
+           cpus_per_replica: float = 0.5) -> Any:
+    """Run :class:`Recognizer` on the cluster; returns its handle. Half a CPU a replica by
+    default: it works only at the ends of turns, and a two-core node then holds it beside
+    a synthesizer and the network."""
+    from ray import serve
+
+    deployment = serve.deployment(Recognizer, name="Recognizer").options(
+        num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
+        max_ongoing_requests=4)
+    return serve.run(deployment.bind(dict(asr_conf or {})), name=APP, route_prefix=None)
+
+
+class RemoteASR:
+    """A recognizer whose turns are heard on the cluster (16 kHz, as Whisper takes them)."""
+
+    def __init__(self, name: str, handle: Any, rate: int = 16000) -> None:
+        self.name, self.rate, self._handle = f"{name} (ray)", rate, handle
+        self.replica_pids: set[int] = set()  # the replicas that heard this front's turns
+
+    def new_stream(self, lang: str | None = None) -> RemoteTurn:
+        return RemoteTurn(self, lang)
+
+    def hear(self, audio: np.ndarray, lang: str | None) -> str:
+        """One turn's final pass on a replica, asked twice at most (blocking)."""
+        text, pid = call_with_retry(self._handle.transcribe, audio, lang,
+                                    what=f"recognize a {len(audio) / self.rate:.1f} s turn",
+                                    fault=ASRError, keep=(ASRError,), timeout_s=CALL_TIMEOUT_S)
+        self.replica_pids.add(pid)
+        return text
+
+    def start(self, audio: np.ndarray, lang: str | None) -> Any:
+        """The same call, not waited for: a prepared pass (:meth:`RemoteTurn.prepare`)."""
+        return self._handle.transcribe.remote(audio, lang)
+
+
+class RemoteTurn(WholeTurnStream):
+    """One turn kept here and heard there. No partials: each would be a pass over the turn
+    so far on the cluster, and the transcript the dialogue answers is the final one."""
+
+    def __init__(self, provider: RemoteASR, lang: str | None) -> None:
+        super().__init__()
+        self._provider, self._lang = provider, lang
+        self._prepared: tuple[int, Any] | None = None
+
+    def prepare(self) -> None:
+        """The user paused: send the turn so far now, so its end waits for less."""
+        if self._closed:
+            return
+        audio = self._audio()
+        if len(audio) and (self._prepared is None or self._prepared[0] != len(audio)):
+            self._drop_prepared()
+            self._prepared = (len(audio), self._provider.start(audio, self._lang))
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._drop_prepared()
+
+    def _drop_prepared(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared[1].cancel()
+
+    def _final_pass(self, audio: np.ndarray) -> str:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * self._provider.rate:
+            try:
+                text, pid = prepared[1].result(timeout_s=CALL_TIMEOUT_S)
+                self._provider.replica_pids.add(pid)
+                return text
+            except ASRError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - its replica died: the full call retries
+                log.warning("a prepared recognition pass failed (%s); asking again",
+                            type(exc).__name__)
+        elif prepared is not None:
+            prepared[1].cancel()
+        return self._provider.hear(audio, self._lang)
