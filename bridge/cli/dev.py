@@ -18,6 +18,10 @@ def add_bench(sub) -> None:
                        help="only the offline recognizers side by side (PocketSphinx, Whisper "
                             "tiny.en): word error rate and end of speech → final transcript on "
                             "flite's voices, clean and at 10 dB SNR")
+    bench.add_argument("--ray", metavar="ADDRESS",
+                       help="only the cost of the hop to Ray Serve replicas on the cluster at "
+                            "ADDRESS, side by side with the same work in-process: first audio "
+                            "and throughput of synthesis, the network's step for 1-256 streams")
 
 
 
@@ -44,6 +48,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         measured = asr_compare.run()
         print(json.dumps(measured, indent=1) if args.json else asr_compare.format_report(measured))
+        return 0
+    if args.ray:
+        from bridge.tools import bench_ray
+
+        report = bench_ray.run(args.ray, runs=args.runs)
+        print(json.dumps(report, indent=1) if args.json else
+              "\n".join(f"{key:48s} {value}" for key, value in report.items()))
         return 0
     from bridge.tools.bench import run_bench
 

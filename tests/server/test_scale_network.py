@@ -74,6 +74,29 @@ def test_streams_stepped_on_the_cluster_are_the_in_process_ones(network, local, 
         assert np.abs(a - b).max() < 1e-4
 
 
+def test_calls_from_many_fronts_share_one_pass(network, local):
+    """Eight fronts step at once: the replica joins calls that queued while it worked, and
+    each front still gets its own streams' results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bridge.server.scale_network import RemoteEngine
+
+    remote = RemoteEngine(local, network)
+    rng = np.random.default_rng(1)
+    feats = [rng.normal(-6, 1, (4, 2, local.config.n_mels)).astype(np.float32) for _ in range(8)]
+
+    def front(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([remote.step(x, remote.initial_state(len(x)))[0]
+                               for _ in range(10)])
+
+    with ThreadPoolExecutor(8) as fronts:
+        results = list(fronts.map(front, feats))
+    assert remote.most_joined > 1
+    for x, got in zip(feats, results):
+        alone = Batcher(local).engine.step(x, local.initial_state(len(x)))[0]
+        assert np.abs(np.concatenate([alone] * 10) - got).max() < 1e-4
+
+
 def test_a_killed_replica_costs_a_tick_a_retry_and_the_stream_goes_on(network, local, speech):
     """The state travels with each call: the restarted replica serves the stream's next step
     as the dead one would have, so the curves are unchanged."""
