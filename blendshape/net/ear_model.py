@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from blendshape.net.decide import seal_decided_closures
 from blendshape.net.denoise import spectral_gate
 from blendshape.net.ear import WIDTH, WhisperEar
 from blendshape.net.features import N_MELS, log_mel
@@ -36,6 +37,7 @@ class EarConfig:
     hidden: int = 128
     lookahead: int = 0       # the training loss's delay: none, the model hears the whole clip
     bidirectional: bool = True  # never streams (what loaders check before streaming)
+    decide_closures: bool = False  # lips seal where the top viseme is PP (net/decide.py)
 
     def __post_init__(self) -> None:
         if self.inputs not in ("both", "whisper"):
@@ -121,4 +123,5 @@ class EarEngine:
         if len(feats) == 0:
             return np.zeros((0, N_OUT), np.float32)
         logits = self.model(torch.from_numpy(feats[None].astype(np.float32)))[0]
-        return self.model.activate(logits).numpy()
+        weights = self.model.activate(logits).numpy()
+        return seal_decided_closures(weights) if self.config.decide_closures else weights

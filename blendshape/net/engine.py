@@ -25,6 +25,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import torch
 
+from blendshape.net.decide import seal_decided_closures
 from blendshape.net.model import AudioToFace, ModelConfig, State, pad_to_stack
 
 log = logging.getLogger(__name__)
@@ -85,12 +86,12 @@ class TorchEngine:
     @torch.no_grad()
     def step(self, feats: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         logits, new = self._forward(torch.from_numpy(np.ascontiguousarray(feats)), state)
-        return AudioToFace.activate(logits).cpu().numpy(), new
+        return _decided(self.config, AudioToFace.activate(logits).cpu().numpy()), new
 
     @torch.no_grad()
     def whole(self, feats: np.ndarray) -> np.ndarray:
         logits = self.model(torch.from_numpy(np.ascontiguousarray(feats))[None].to(self.device))
-        return AudioToFace.activate(logits)[0].cpu().numpy()
+        return _decided(self.config, AudioToFace.activate(logits)[0].cpu().numpy())
 
     def _forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """One model step on the model's device; on CUDA out-of-memory, move to the CPU.
@@ -203,11 +204,16 @@ class OrtEngine:
             return weights, tuple(np.ascontiguousarray(t.cpu().numpy()) for t in new)  # type: ignore[return-value]
         feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
         weights, *new = self._session.run(None, feeds)
-        return weights, tuple(new)  # type: ignore[return-value]
+        return _decided(self.config, weights), tuple(new)  # type: ignore[return-value]
 
     def whole(self, feats: np.ndarray) -> np.ndarray:
         padded = pad_to_stack(feats, self.config.stack)
         return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
+
+
+def _decided(config: ModelConfig, weights: np.ndarray) -> np.ndarray:
+    """The step's weights with the lips sealed where the checkpoint asks for it."""
+    return seal_decided_closures(weights) if config.decide_closures else weights
 
 
 def _export(model: AudioToFace) -> bytes:

@@ -49,6 +49,7 @@ class ModelConfig:
     dropout: float = 0.0  # training only: the offline model needs it to generalize
     stack: int = 1  # 10 ms frames per network step: 2 runs the GRU at 50 steps a second
     denoise: bool = False  # hears log-mel with the causal noise floor taken off (NoiseFloor)
+    decide_closures: bool = False  # lips seal where the top viseme is PP (net/decide.py)
 
     def __post_init__(self) -> None:
         if self.stack < 1 or (self.bidirectional and self.stack != 1):

@@ -4,6 +4,8 @@
 * ``viseme_accuracy``: how often the top viseme matches the teacher's on speech frames.
 * ``closure_rate``: the share of bilabials (p, b, m) where the lips seal within ±1 frame —
   the one error every viewer sees.
+* ``false_closure_rate``: its price, the share of speech frames where the lips are sealed
+  and the teacher's are not within ±50 ms (lips meeting in the middle of a vowel).
 * ``jaw_correlation``: Pearson correlation of jawOpen with the teacher's.
 * ``lag_frames``: where the cross-correlation of jawOpen with the teacher's peaks, in frames;
   positive when the animation is late.
@@ -61,6 +63,9 @@ def compare(pred: np.ndarray, teacher: np.ndarray, spans: Sequence[VisemeSpan], 
     for span in closures:
         k = int(round(span.center * fps))
         hits += bool(ok[max(0, k - 1):k + 2].any())
+    reach = max(1, round(0.05 * fps))
+    near = np.convolve(sealed(teacher).astype(float), np.ones(2 * reach + 1), "same") > 0
+    false_closures = ok & ~near & speech
     jaw_p, jaw_t = pred[:, _JAW], teacher[:, _JAW]
     corr = float(np.corrcoef(jaw_p, jaw_t)[0, 1]) if jaw_p.std() > 1e-6 and jaw_t.std() > 1e-6 else 0.0
     lag = float(sync_lag(jaw_p, jaw_t)) if corr else float("nan")
@@ -70,6 +75,7 @@ def compare(pred: np.ndarray, teacher: np.ndarray, spans: Sequence[VisemeSpan], 
         if speech.any() else 0.0,
         "closure_rate": hits / len(closures) if closures else float("nan"),
         "closures": float(len(closures)),
+        "false_closure_rate": float(false_closures.sum() / speech.sum()) if speech.any() else 0.0,
         "jaw_correlation": corr,
         "lag_frames": lag,
         "abs_lag_frames": abs(lag),

@@ -49,7 +49,8 @@ EVAL_TEXTS = (
 CLEAN = "clean"
 TEACHER = "teacher_on_true_timings"
 #: The metrics a report shows, in its column order (``compare`` gives a few more).
-SHOWN = ("viseme_accuracy", "closure_rate", "jaw_correlation", "mouth_mae", "abs_lag_frames")
+SHOWN = ("viseme_accuracy", "closure_rate", "false_closure_rate", "jaw_correlation", "mouth_mae",
+         "abs_lag_frames")
 
 #: An animator: audio and its rate → full frames (``rig.ALL_CHANNELS``) at the eval's fps.
 Animate = Callable[[np.ndarray, int], np.ndarray]

@@ -39,14 +39,15 @@ def test_the_teacher_on_true_timings_reaches_every_ceiling(report):
     """The reference against itself: the metrics can all be met, lag included."""
     teacher = report["teacher_on_true_timings"]
     assert teacher["viseme_accuracy"] == teacher["closure_rate"] == teacher["jaw_correlation"] == 1.0
-    assert teacher["mouth_mae"] == teacher["abs_lag_frames"] == 0.0
+    assert teacher["mouth_mae"] == teacher["abs_lag_frames"] == teacher["false_closure_rate"] == 0.0
 
 
 def test_network_quality_floor(report):
     """Floors a little under what the shipped weights measure (MODEL_CARD.md)."""
     net = report["network"]
     assert net["jaw_correlation"] > 0.75
-    assert net["closure_rate"] > 0.75
+    assert net["closure_rate"] > 0.9  # 0.942 with its viseme decision, 0.882 without
+    assert net["false_closure_rate"] < 0.06  # its price: 0.043, 0.024 without
     assert net["viseme_accuracy"] > 0.42
     assert net["abs_lag_frames"] <= 1.0
 

@@ -6,24 +6,30 @@ import numpy as np
 import pytest
 import torch
 
+from blendshape.net.decide import seal_decided_closures
 from blendshape.net.engine import OrtEngine, engine_for
 from blendshape.net.features import FRAME_RATE, log_mel
 from blendshape.net.model import AudioToFace, ModelConfig
 from blendshape.net.stream import Batcher, Stream, animate_clip, to_full_frames
 
 
-@pytest.fixture(scope="module", params=[(1, False), (2, False), (1, True)],
-                ids=["stack1", "stack2", "denoise"])
+@pytest.fixture(scope="module", params=[(1, False, False), (2, False, False), (1, True, True)],
+                ids=["stack1", "stack2", "denoise+decide"])
 def model(request):
     """A model stepping one frame at a time, one hearing two frames a step (whose
     streams hold an odd frame back and fill the last step with silence), and one hearing
-    log-mel with the causal noise floor taken off (whose streams carry that floor)."""
+    log-mel with the causal noise floor taken off (whose streams carry that floor) and
+    sealing the lips where its top viseme is PP, as the shipped checkpoint does."""
     torch.manual_seed(0)
-    stack, denoise = request.param
-    net = AudioToFace(ModelConfig(hidden=64, stack=stack, denoise=denoise)).eval()
+    stack, denoise, decide = request.param
+    net = AudioToFace(ModelConfig(hidden=64, stack=stack, denoise=denoise,
+                                  decide_closures=decide)).eval()
     with torch.no_grad():
         net.mean.fill_(-6.0)
         net.std.fill_(3.0)
+        if decide:  # a viseme head sure enough to lead with PP in some frames (60 of 151)
+            net.head.weight[52:] *= 30
+            net.head.bias[53] = net.head.bias[52:].max() - 1
     return net
 
 
@@ -50,7 +56,8 @@ def _whole(model, audio):
                             np.full((lead, 80), np.log(1e-6), np.float32)])
     with torch.no_grad():
         logits = model(torch.from_numpy(feats)[None])[0, lead:]
-    return AudioToFace.activate(logits).numpy()
+    weights = AudioToFace.activate(logits).numpy()
+    return seal_decided_closures(weights) if model.config.decide_closures else weights
 
 
 @pytest.mark.parametrize("chunk_ms", [10, 16, 20])
