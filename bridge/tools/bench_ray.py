@@ -102,8 +102,9 @@ def _stream_ticks_per_s(engine: Any, fronts: int, per_front: int, seconds: float
     return round(ticks / (time.perf_counter() - start))
 
 
-def network(local: Any, remote: Any, runs: int) -> dict[str, float]:
-    """One 20 ms tick for batches of streams, in-process (one torch thread) against Ray."""
+def network(local: Any, remote: Any, runs: int, seconds: float = 3.0) -> dict[str, float]:
+    """One 20 ms tick for batches of streams, in-process (one torch thread) against Ray;
+    throughput over ``seconds`` each side."""
     import torch
 
     out: dict[str, float] = {}
@@ -117,8 +118,8 @@ def network(local: Any, remote: Any, runs: int) -> dict[str, float]:
             out[f"network_batch_{n}_hop_ms"] = round(there - here, 2)
         # Throughput: one core in-process, 256 streams a step; one 1-CPU replica, four
         # fronts of 64 streams each calling at once (its passes join what queued).
-        out["network_stream_ticks_per_s_local"] = _stream_ticks_per_s(local, 1, 256, 3.0)
-        out["network_stream_ticks_per_s_ray_4_fronts"] = _stream_ticks_per_s(remote, 4, 64, 3.0)
+        out["network_stream_ticks_per_s_local"] = _stream_ticks_per_s(local, 1, 256, seconds)
+        out["network_stream_ticks_per_s_ray_4_fronts"] = _stream_ticks_per_s(remote, 4, 64, seconds)
         out["network_throughput_ray_vs_local"] = round(
             out["network_stream_ticks_per_s_ray_4_fronts"]
             / out["network_stream_ticks_per_s_local"], 3)

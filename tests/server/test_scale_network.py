@@ -97,6 +97,19 @@ def test_calls_from_many_fronts_share_one_pass(network, local):
         assert np.abs(np.concatenate([alone] * 10) - got).max() < 1e-4
 
 
+def test_bench_ray_reports_the_hop_side_by_side(network, local):
+    """``talkbridge bench --ray``'s network section runs and reports both sides (values are
+    not held to targets: the machine is shared)."""
+    from bridge.server.scale_network import RemoteEngine
+    from bridge.tools import bench_ray
+
+    report = bench_ray.network(local, RemoteEngine(local, network), runs=2, seconds=0.2)
+    for n in bench_ray.BATCHES:
+        assert report[f"network_batch_{n}_ms_per_20ms_tick_ray"] > 0
+        assert report[f"network_batch_{n}_ms_per_20ms_tick_local"] > 0
+    assert report["network_stream_ticks_per_s_ray_4_fronts"] > 0
+
+
 def test_a_killed_replica_costs_a_tick_a_retry_and_the_stream_goes_on(network, local, speech):
     """The state travels with each call: the restarted replica serves the stream's next step
     as the dead one would have, so the curves are unchanged."""
