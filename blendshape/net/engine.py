@@ -33,6 +33,22 @@ log = logging.getLogger(__name__)
 NpState = tuple[np.ndarray, np.ndarray, np.ndarray]  # conv1 tail, conv2 tail, GRU hidden
 
 
+def join_np(states: Sequence[NpState]) -> NpState:
+    """Streams' numpy states into one batch (the GRU's hidden state is batched on axis 1)."""
+    if len(states) == 1:
+        return states[0]
+    return (np.concatenate([s[0] for s in states]), np.concatenate([s[1] for s in states]),
+            np.concatenate([s[2] for s in states], axis=1))
+
+
+def take_np(state: NpState, index: int) -> NpState:
+    """Stream ``index``'s numpy state out of a batch's."""
+    if state[0].shape[0] == 1:
+        return state
+    return (state[0][index:index + 1], state[1][index:index + 1],
+            np.ascontiguousarray(state[2][:, index:index + 1]))
+
+
 class Engine(Protocol):
     """What the batcher, streams and whole-clip animation need from a network."""
 
@@ -185,16 +201,10 @@ class OrtEngine:
                 np.repeat(h, batch, axis=1))
 
     def join(self, states: Sequence[NpState]) -> NpState:
-        if len(states) == 1:
-            return states[0]
-        return (np.concatenate([s[0] for s in states]), np.concatenate([s[1] for s in states]),
-                np.concatenate([s[2] for s in states], axis=1))
+        return join_np(states)
 
     def take(self, state: NpState, index: int) -> NpState:
-        if state[0].shape[0] == 1:
-            return state
-        return (state[0][index:index + 1], state[1][index:index + 1],
-                np.ascontiguousarray(state[2][:, index:index + 1]))
+        return take_np(state, index)
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         if len(feats) > self.torch_above:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from blendshape.net.engine import Engine, NpState, OrtEngine
+from blendshape.net.engine import Engine, NpState, OrtEngine, join_np, take_np
 from blendshape.net.model import AudioToFace, ModelConfig
 from bridge.server.scale import call_with_retry
 
@@ -44,20 +44,6 @@ MAX_BATCH_CALLS = 32
 
 class NetworkStepError(RuntimeError):
     """The cluster could not step a batch twice running; the message says why."""
-
-
-def join(states: Sequence[NpState]) -> NpState:
-    """Streams' states into one batch (the GRU's hidden state is batched on axis 1)."""
-    if len(states) == 1:
-        return states[0]
-    return (np.concatenate([s[0] for s in states]), np.concatenate([s[1] for s in states]),
-            np.concatenate([s[2] for s in states], axis=1))
-
-
-def take(state: NpState, index: int) -> NpState:
-    """Stream ``index``'s state out of a batch's."""
-    return (state[0][index:index + 1], state[1][index:index + 1],
-            np.ascontiguousarray(state[2][:, index:index + 1]))
 
 
 def numpy_step(engine: Engine, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
@@ -83,7 +69,7 @@ def step_calls(engine: Engine, calls: Sequence[tuple[np.ndarray, NpState]]
     for group in by_len.values():
         sizes = [calls[i][0].shape[0] for i in group]
         weights, new = numpy_step(engine, np.concatenate([calls[i][0] for i in group]),
-                                  join([calls[i][1] for i in group]))
+                                  join_np([calls[i][1] for i in group]))
         first = 0
         for i, size in zip(group, sizes):
             end = first + size
@@ -158,10 +144,10 @@ class RemoteEngine:
                 np.repeat(h, batch, axis=1))
 
     def join(self, states: Sequence[NpState]) -> NpState:
-        return join(states)
+        return join_np(states)
 
     def take(self, state: NpState, index: int) -> NpState:
-        return take(state, index)
+        return take_np(state, index)
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         """One batch's step on a replica (blocking: the batcher's worker thread calls it)."""
