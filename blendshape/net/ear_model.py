@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from blendshape.net.decide import seal_decided_closures
+from blendshape.net.decide import jaw_from_visemes, seal_decided_closures
 from blendshape.net.denoise import spectral_gate
 from blendshape.net.ear import WIDTH, WhisperEar
-from blendshape.net.features import N_MELS, log_mel
+from blendshape.net.features import FRAME_RATE, N_MELS, SAMPLE_RATE, log_mel
+from blendshape.procedural import loudness
 from blendshape.net.model import N_OUT, AudioToFace
 
 KIND = "ear"
@@ -38,6 +39,7 @@ class EarConfig:
     lookahead: int = 0       # the training loss's delay: none, the model hears the whole clip
     bidirectional: bool = True  # never streams (what loaders check before streaming)
     decide_closures: bool = False  # lips seal where the top viseme is PP (net/decide.py)
+    jaw_from_visemes: bool = False  # the jaw from the visemes and the loudness (net/decide.py)
 
     def __post_init__(self) -> None:
         if self.inputs not in ("both", "whisper"):
@@ -124,4 +126,7 @@ class EarEngine:
             return np.zeros((0, N_OUT), np.float32)
         logits = self.model(torch.from_numpy(feats[None].astype(np.float32)))[0]
         weights = self.model.activate(logits).numpy()
+        if self.config.jaw_from_visemes:
+            times = np.arange(len(weights)) / FRAME_RATE  # network frame i at i / 100 s
+            weights = jaw_from_visemes(weights, loudness(audio16k, SAMPLE_RATE, times))
         return seal_decided_closures(weights) if self.config.decide_closures else weights

@@ -123,3 +123,5 @@ def test_the_offline_quality_model_beats_every_baseline_and_the_realtime_network
         assert ours["viseme_accuracy"] > other["viseme_accuracy"] + 0.05, (rival, ours, other)
         assert ours["closure_rate"] >= other["closure_rate"], (rival, ours, other)
     assert ours["jaw_correlation"] > report["hama_procedural"]["jaw_correlation"]
+    # Its jaw follows its visemes and the loudness (0.920 on all 32 clips, 0.887 without)
+    assert ours["jaw_correlation"] > max(0.88, report["realtime"]["jaw_correlation"])

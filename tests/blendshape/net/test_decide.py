@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from blendshape import rig
-from blendshape.net.decide import seal_decided_closures
+from blendshape import procedural, rig
+from blendshape.net.decide import jaw_from_visemes, seal_decided_closures
 from blendshape.net.engine import OrtEngine, TorchEngine
 from blendshape.net.model import N_ARKIT, AudioToFace
 from blendshape.net.stream import animate_clip, load_model
@@ -15,6 +15,7 @@ from blendshape.train.metrics import sealed
 
 _JAW, _CLOSE = rig.ARKIT_INDEX["jawOpen"], rig.ARKIT_INDEX["mouthClose"]
 _PRESS = [rig.ARKIT_INDEX["mouthPressLeft"], rig.ARKIT_INDEX["mouthPressRight"]]
+_LOWER = [rig.ARKIT_INDEX["mouthLowerDownLeft"], rig.ARKIT_INDEX["mouthLowerDownRight"]]
 
 
 def _frame(top: str, jaw: float = 0.3, press: float = 0.1, lead: float = 0.22) -> np.ndarray:
@@ -78,3 +79,21 @@ def test_the_shipped_network_seals_where_its_viseme_head_says_pp_in_both_engines
         assert sealed(decided)[lead].all()
         np.testing.assert_array_equal(decided[~lead], plain[~lead])
         np.testing.assert_array_equal(decided[:, _JAW], plain[:, _JAW])
+
+
+def test_the_jaw_opens_as_the_visemes_and_the_loudness_say() -> None:
+    """The procedural animator's jaw rule on the network's own visemes: the open vowel's
+    jaw pose at full loudness, less when quiet, and a shut jaw where PP leads."""
+    weights = np.stack([_frame("aa", jaw=0.05, lead=1.0), _frame("aa", jaw=0.05, lead=1.0),
+                        _frame("PP", jaw=0.3, lead=1.0)])
+    loud = np.array([1.0, 0.0, 1.0], np.float32)
+    out = jaw_from_visemes(weights, loud)
+    aa = procedural.POSES["aa"][_JAW]
+    config = procedural.ProceduralConfig()
+    np.testing.assert_allclose(out[:, _JAW], [aa * (config.loud_floor + config.loud_gain),
+                                             aa * config.loud_floor, 0.0], atol=1e-6)
+    assert out[0, _JAW] > 0.4 and out[2, _JAW] == 0.0
+    untouched = [i for i in range(out.shape[1]) if i not in (_JAW, *_LOWER)]
+    np.testing.assert_array_equal(out[:, untouched], weights[:, untouched])
+    sealed_after = seal_decided_closures(out)  # the order the offline engine runs them in
+    assert sealed(_full(sealed_after)).tolist() == [False, False, True]
