@@ -34,6 +34,11 @@ from typing import Any, Callable, TypeVar
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+#: Seconds an admitted utterance holds its place in the estimate before its first sentence
+#: is queued: a chat's reply is still being written meanwhile. One that never queues (it
+#: was interrupted first) stops counting after this.
+RESERVATION_S = 10.0
+
 URGENT = 0
 CONTINUE = 1
 START = 2
@@ -61,6 +66,10 @@ class PriorityExecutor(concurrent.futures.Executor):
         # Seconds a START job (an utterance's first sentence) took to run, smoothed: with the
         # queue ahead of it, what a new utterance would wait now (admission control).
         self._start_service = 0.0
+        # Seconds a CONTINUE job took to run, smoothed: these run before any START.
+        self._continue_service = 0.0
+        # When each admitted utterance whose first sentence isn't queued yet was admitted.
+        self._reserved: collections.deque[float] = collections.deque()
         self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}")
                          for i in range(workers)]
         for thread in self._threads:
@@ -79,6 +88,8 @@ class PriorityExecutor(concurrent.futures.Executor):
         with self._ready:
             if self._closed:
                 raise RuntimeError("cannot schedule new work after shutdown")
+            if priority[0] == START and self._reserved:
+                self._reserved.popleft()  # an admitted utterance's first sentence is here
             heapq.heappush(self._heap, (priority, next(self._order), future, fn, args, kwargs))
             self._ready.notify()
         return future
@@ -99,14 +110,33 @@ class PriorityExecutor(concurrent.futures.Executor):
         with self._ready:
             return len(self._heap)
 
-    def start_wait(self) -> float:
-        """Seconds a new utterance's first sentence would wait to start, by the START jobs
-        queued ahead of it at their recent running time, and those running (half done, on
-        average)."""
+    def reserve(self, now: float | None = None) -> None:
+        """An utterance was admitted: count its first sentence as queued until it is.
+
+        Without this a burst is admitted whole: a chat queues its first sentence only once
+        its reply is written, and every request in between saw the queue as it was."""
         with self._ready:
-            queued = sum(1 for entry in self._heap if entry[0][0] == START)
-            running = self._starts
-        return (queued + 0.5 * running) * self._start_service / self._start_limit
+            self._reserved.append(time.monotonic() if now is None else now)
+
+    def start_wait(self, now: float | None = None) -> float:
+        """Seconds a new utterance's first sentence would wait to start: the playing
+        utterances' next sentences queued (they go first, on every worker), the first
+        sentences queued or admitted ahead of it, and those running (half done, on
+        average), each at its kind's recent running time."""
+        now = time.monotonic() if now is None else now
+        with self._ready:
+            while self._reserved and now - self._reserved[0] > RESERVATION_S:
+                self._reserved.popleft()
+            kinds = [entry[0][0] for entry in self._heap]
+            starts = kinds.count(START) + len(self._reserved) + 0.5 * self._starts
+            due = len(kinds) - kinds.count(START)
+        return (starts * self._start_service / self._start_limit
+                + due * self._continue_service / len(self._threads))
+
+    def first_audio_wait(self, now: float | None = None) -> float:
+        """Seconds until a new utterance's first audio: its wait to start and then its own
+        first sentence, at what one takes now (what ``[scale] max_wait`` bounds)."""
+        return self.start_wait(now) + self._start_service
 
     def _work(self) -> None:
         if self.nice:
@@ -121,7 +151,7 @@ class PriorityExecutor(concurrent.futures.Executor):
                         return
                     self._ready.wait()
                 priority, _, future, fn, args, kwargs = heapq.heappop(self._heap)
-                starting = priority[0] == START
+                starting, due = priority[0] == START, priority[0] == CONTINUE
                 self._starts += starting
             began, ran = time.monotonic(), False
             try:
@@ -135,13 +165,15 @@ class PriorityExecutor(concurrent.futures.Executor):
                 else:
                     future.set_result(result)
             finally:
+                took = time.monotonic() - began
+                if due and ran:
+                    with self._ready:
+                        self._continue_service = _smoothed(self._continue_service, took)
                 if starting:
                     with self._ready:
                         self._starts -= 1
                         if ran:
-                            took = time.monotonic() - began
-                            self._start_service = took if self._start_service == 0.0 else \
-                                0.8 * self._start_service + 0.2 * took
+                            self._start_service = _smoothed(self._start_service, took)
                         self._ready.notify_all()
 
     def _runnable(self) -> bool:
@@ -165,10 +197,27 @@ class PriorityExecutor(concurrent.futures.Executor):
                     thread.join()
 
 
+def _smoothed(mean: float, sample: float) -> float:
+    """A running time's exponential mean; the first sample stands alone."""
+    return sample if mean == 0.0 else 0.8 * mean + 0.2 * sample
+
+
 def start_wait(executor: concurrent.futures.Executor | None) -> float:
     """Seconds a new utterance would wait to start on ``executor`` (0 for a plain pool, which
-    keeps no such account): what admission control and ``/healthz`` read."""
+    keeps no such account): what ``/healthz`` reports."""
     return executor.start_wait() if isinstance(executor, PriorityExecutor) else 0.0
+
+
+def first_audio_wait(executor: concurrent.futures.Executor | None) -> float:
+    """Seconds until a new utterance's first audio on ``executor`` (0 for a plain pool):
+    what admission control holds to ``max_wait``."""
+    return executor.first_audio_wait() if isinstance(executor, PriorityExecutor) else 0.0
+
+
+def reserve(executor: concurrent.futures.Executor | None) -> None:
+    """Count an admitted utterance's first sentence ahead of the next request's."""
+    if isinstance(executor, PriorityExecutor):
+        executor.reserve()
 
 
 async def run(executor: concurrent.futures.Executor | None, priority: tuple[int, float],

@@ -179,10 +179,12 @@ class Server:
 
     def load(self) -> dict[str, float]:
         """What ``/healthz`` tells a load balancer: sessions speaking, the synthesis queue,
-        and how long a new utterance would wait to start (``busy`` past ``max_wait``)."""
+        how long a new utterance would wait to start and to its first audio (``busy`` past
+        ``max_wait``)."""
         return {"speaking": sum(1 for s in self._sessions.values() if s.busy),
                 "synthesis_queue": self.executor.pending(),
                 "start_wait_s": round(workers.start_wait(self.executor), 3),
+                "first_audio_s": round(workers.first_audio_wait(self.executor), 3),
                 "max_wait_s": self.config.session.max_wait}
 
     def info(self) -> dict[str, object]:

@@ -184,11 +184,12 @@ class Session:
     def _admit(self) -> None:
         """Admission control: what couldn't start within ``max_wait`` is refused at once, so
         an overloaded server says so instead of growing slower for everyone."""
-        wait = workers.start_wait(self.executor)
+        wait = workers.first_audio_wait(self.executor)
         if wait > self.config.max_wait:
             raise err.Busy(f"the server is busy: this would wait about {wait:.1f} s to start "
                            f"(the limit is {self.config.max_wait:g} s); retry in a moment, or "
                            "connect to another server")
+        workers.reserve(self.executor)
 
     def _check_free(self, utt_id: str) -> None:
         """Refuse an id already naming something on this connection: ``idle``, a queued or

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bridge.ops import workers
-from bridge.ops.workers import CONTINUE, START, URGENT, PriorityExecutor
+from bridge.ops.workers import CONTINUE, RESERVATION_S, START, URGENT, PriorityExecutor
 from bridge.session.speech import Ahead as _Ahead
 
 
@@ -312,6 +312,37 @@ def test_start_wait_counts_the_first_sentences_queued_at_their_running_time():
         pool.shutdown()
 
 
+def test_the_estimate_counts_due_sentences_admitted_replies_and_its_own_sentence():
+    """What admission control holds to max_wait: the playing utterances' next sentences go
+    first, an admitted chat still writing its reply holds its place, and the new utterance's
+    first audio needs its own first sentence made."""
+    pool = PriorityExecutor(2, start_limit=1)
+    try:
+        for kind in (START, CONTINUE):  # one of each measured: 0.1 s and 0.2 s
+            pool.submit_with((kind, 0.0), time.sleep, 0.1 if kind == START else 0.2).result(10)
+        assert pool.start_wait() == 0.0
+        assert 0.08 <= pool.first_audio_wait() <= 0.3  # its own first sentence
+        gate, started = threading.Event(), threading.Event()
+        blockers = [pool.submit(lambda: started.set() or gate.wait(10)) for _ in range(2)]
+        assert started.wait(10)
+        due = [pool.submit_with((CONTINUE, float(k)), time.sleep, 0.2) for k in range(4)]
+        alone = pool.start_wait()
+        assert 0.3 <= alone <= 0.8  # four due sentences of ~0.2 s on two workers
+        t0 = time.monotonic()
+        pool.reserve(t0)
+        pool.reserve(t0)
+        assert pool.start_wait(t0) >= alone + 0.15  # two admitted replies of ~0.1 s each
+        first = pool.submit_with((START, 0.0), time.sleep, 0.1)  # one of them queues its sentence
+        assert pool.start_wait(t0) < alone + 0.25
+        assert pool.start_wait(t0 + RESERVATION_S + 1) <= alone + 0.15  # the other expired
+        gate.set()
+        for future in [*blockers, *due, first]:
+            future.result(timeout=10)
+        assert pool.start_wait(t0 + RESERVATION_S + 1) == 0.0
+    finally:
+        pool.shutdown()
+
+
 class _Slow:
     """espeak-ng whose every sentence takes 0.3 s more: a synthesis-bound server's load."""
 
@@ -362,7 +393,8 @@ async def test_an_overloaded_server_answers_busy_at_once_and_admits_again_when_i
                 return json.load(response)
 
         load = (await asyncio.to_thread(healthz))["load"]
-        assert load["start_wait_s"] > load["max_wait_s"] == 0.5 and load["synthesis_queue"] >= 1
+        assert load["first_audio_s"] > load["max_wait_s"] == 0.5 and load["synthesis_queue"] >= 1
+        assert load["first_audio_s"] >= load["start_wait_s"] + 0.3  # its own sentence, too
         for k, client in enumerate(crowd):  # everyone admitted is served
             assert (await client.utterance(f"c{k}", timeout=30))[-1]["reason"] == "done"
         await late.send({"type": "say", "id": "again", "text": "Me too, please."})
