@@ -25,8 +25,8 @@ from blendshape.net.decide import jaw_from_visemes, seal_decided_closures
 from blendshape.net.denoise import spectral_gate
 from blendshape.net.ear import WIDTH, WhisperEar
 from blendshape.net.features import FRAME_RATE, N_MELS, SAMPLE_RATE, log_mel
-from blendshape.procedural import loudness
 from blendshape.net.model import N_OUT, AudioToFace
+from blendshape.procedural import loudness
 
 KIND = "ear"
 

@@ -38,6 +38,15 @@ log = logging.getLogger(__name__)
 #: is queued: a chat's reply is still being written meanwhile. One that never queues (it
 #: was interrupted first) stops counting after this.
 RESERVATION_S = 10.0
+#: Seconds in which admission control's learnt lateness halves when nothing new is learnt:
+#: a server that refuses everything learns nothing, and must admit again once it drains.
+BIAS_HALF_LIFE_S = 10.0
+#: The share of admitted utterances whose first audio may come later than admission control
+#: reckoned: it learns this quantile of its misses, not their mean, since a bound held on
+#: average is broken for half of the users at it.
+BIAS_QUANTILE = 0.9
+#: Seconds the learnt lateness moves for each miss (up by 0.9 of it, down by 0.1).
+BIAS_STEP_S = 0.05
 
 URGENT = 0
 CONTINUE = 1
@@ -70,6 +79,10 @@ class PriorityExecutor(concurrent.futures.Executor):
         self._continue_service = 0.0
         # When each admitted utterance whose first sentence isn't queued yet was admitted.
         self._reserved: collections.deque[float] = collections.deque()
+        # Seconds that first audio came later than the queue's estimate (its 90th
+        # percentile), and when last learnt (None until measured): the time outside this
+        # pool (writing the reply, framing, sending) and what two busy cores add to each job.
+        self._bias: tuple[float, float] | None = None
         self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}")
                          for i in range(workers)]
         for thread in self._threads:
@@ -133,10 +146,40 @@ class PriorityExecutor(concurrent.futures.Executor):
         return (starts * self._start_service / self._start_limit
                 + due * self._continue_service / len(self._threads))
 
-    def first_audio_wait(self, now: float | None = None) -> float:
-        """Seconds until a new utterance's first audio: its wait to start and then its own
-        first sentence, at what one takes now (what ``[scale] max_wait`` bounds)."""
+    def queue_estimate(self, now: float | None = None) -> float:
+        """Seconds until a new utterance's first audio, by this pool's queue alone: its wait
+        to start and then its own first sentence, at what one takes now."""
         return self.start_wait(now) + self._start_service
+
+    def first_audio_wait(self, now: float | None = None) -> float:
+        """The queue's estimate, plus how much later first audio has been coming than that
+        estimate (what ``[scale] max_wait`` bounds)."""
+        now = time.monotonic() if now is None else now
+        return self.queue_estimate(now) + max(0.0, self._lateness(now))
+
+    def calibrate(self, estimated: float, actual: float, now: float | None = None) -> None:
+        """An admitted utterance's first audio came ``actual`` seconds after its admission,
+        when :meth:`queue_estimate` said ``estimated``. An estimate of nothing (no first
+        sentence timed yet, on a cold start) teaches nothing. The first miss is taken as it
+        is; then each moves the estimate a step toward their ``BIAS_QUANTILE`` quantile."""
+        if estimated <= 0.0:
+            return
+        now = time.monotonic() if now is None else now
+        with self._ready:
+            miss = actual - estimated
+            if self._bias is None:
+                learnt = miss
+            else:
+                learnt = self._lateness(now)
+                learnt += BIAS_STEP_S * (BIAS_QUANTILE - (miss < learnt))
+            self._bias = (learnt, now)
+
+    def _lateness(self, now: float) -> float:
+        """The learnt lateness, halved every ``BIAS_HALF_LIFE_S`` since it was learnt."""
+        if self._bias is None:
+            return 0.0
+        value, at = self._bias
+        return value * 0.5 ** (max(0.0, now - at) / BIAS_HALF_LIFE_S)
 
     def _work(self) -> None:
         if self.nice:
@@ -212,6 +255,17 @@ def first_audio_wait(executor: concurrent.futures.Executor | None) -> float:
     """Seconds until a new utterance's first audio on ``executor`` (0 for a plain pool):
     what admission control holds to ``max_wait``."""
     return executor.first_audio_wait() if isinstance(executor, PriorityExecutor) else 0.0
+
+
+def queue_estimate(executor: concurrent.futures.Executor | None) -> float:
+    """The queue's own estimate of a new utterance's first audio (0 for a plain pool)."""
+    return executor.queue_estimate() if isinstance(executor, PriorityExecutor) else 0.0
+
+
+def calibrate(executor: concurrent.futures.Executor | None, estimated: float, actual: float) -> None:
+    """Tell ``executor`` when an admitted utterance's first audio came (see ``calibrate``)."""
+    if isinstance(executor, PriorityExecutor):
+        executor.calibrate(estimated, actual)
 
 
 def reserve(executor: concurrent.futures.Executor | None) -> None:

@@ -178,18 +178,22 @@ class Session:
             raise err.QueueFull(f"{len(self._queue)} utterances are already waiting; interrupt or wait")
         utt_id = msg.id or f"u{next(self._ids)}"
         self._check_free(utt_id)
-        self._admit()
-        self.enqueue(Utterance(utt_id, text, provider, voice, msg.emotion))
+        estimated = self._admit()
+        self.enqueue(Utterance(utt_id, text, provider, voice, msg.emotion,
+                               admitted=(self.clock(), estimated)))
 
-    def _admit(self) -> None:
+    def _admit(self) -> float:
         """Admission control: what couldn't start within ``max_wait`` is refused at once, so
-        an overloaded server says so instead of growing slower for everyone."""
+        an overloaded server says so instead of growing slower for everyone. Returns the
+        queue's own estimate, which the utterance's real first audio then calibrates."""
+        estimated = workers.queue_estimate(self.executor)
         wait = workers.first_audio_wait(self.executor)
         if wait > self.config.max_wait:
             raise err.Busy(f"the server is busy: this would wait about {wait:.1f} s to start "
                            f"(the limit is {self.config.max_wait:g} s); retry in a moment, or "
                            "connect to another server")
         workers.reserve(self.executor)
+        return estimated
 
     def _check_free(self, utt_id: str) -> None:
         """Refuse an id already naming something on this connection: ``idle``, a queued or

@@ -198,6 +198,9 @@ class SpeechPipeline:
             utt.wall_start = pacer.start
             if utt.on_first_audio is not None:
                 utt.on_first_audio(self.out.clock())
+            if utt.admitted is not None:
+                admitted_at, estimated = utt.admitted
+                workers.calibrate(self.executor, estimated, self.out.clock() - admitted_at)
         out = self.out
         if len(wire.pcm):
             await out.send(m.Audio(id=utt.id, seq=wire.audio_seq, t=wire.audio_t,

@@ -30,6 +30,9 @@ class Utterance:
     sentences: AsyncIterator[str] | None = None
     on_end: Callable[["Utterance", str], None] | None = None
     on_first_audio: Callable[[float], None] | None = None
+    #: (when, the queue's estimate of its first audio) at admission: its real first audio
+    #: calibrates admission control (``workers.calibrate``).
+    admitted: tuple[float, float] | None = None
     #: The speaking character's gesture style (a persona's), over the server's [gestures].
     gestures: GestureConfig | None = None
     spoken: SpokenReply = field(default_factory=SpokenReply)

@@ -8,10 +8,19 @@ import os
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from bridge.ops import workers
-from bridge.ops.workers import CONTINUE, RESERVATION_S, START, URGENT, PriorityExecutor
+from bridge.ops.workers import (
+    BIAS_HALF_LIFE_S,
+    BIAS_STEP_S,
+    CONTINUE,
+    RESERVATION_S,
+    START,
+    URGENT,
+    PriorityExecutor,
+)
 from bridge.session.speech import Ahead as _Ahead
 
 
@@ -339,6 +348,32 @@ def test_the_estimate_counts_due_sentences_admitted_replies_and_its_own_sentence
         for future in [*blockers, *due, first]:
             future.result(timeout=10)
         assert pool.start_wait(t0 + RESERVATION_S + 1) == 0.0
+    finally:
+        pool.shutdown()
+
+
+def test_first_audio_later_than_estimated_raises_the_estimate_until_it_fades():
+    """Admission control learns what its queue can't see (the reply being written, the
+    framing, two busy cores) from admitted utterances' real first audio: the 90th
+    percentile of how late it came, so the bound holds for nine in ten; and it forgets
+    when nothing new is learnt, since a server that refused everyone must admit again."""
+    pool = PriorityExecutor(1)
+    try:
+        pool.calibrate(0.0, 2.0, now=0.0)  # cold start: nothing was estimated, nothing learnt
+        pool.submit_with((START, 0.0), time.sleep, 0.05).result(timeout=10)
+        t = time.monotonic()
+        raw = pool.queue_estimate(t)
+        assert pool.first_audio_wait(t) == raw
+        pool.calibrate(raw, raw + 0.5, now=t)  # the first miss, as it is
+        assert abs(pool.first_audio_wait(t) - (raw + 0.5)) < 1e-9
+        assert abs(pool.first_audio_wait(t + BIAS_HALF_LIFE_S) - (raw + 0.25)) < 1e-9
+        rng = np.random.default_rng(0)
+        for miss in rng.uniform(0.0, 1.0, 3000):  # late by 0-1 s: the 90th percentile is 0.9 s
+            pool.calibrate(raw, raw + miss, now=t)
+        assert 0.8 <= pool.first_audio_wait(t) - raw <= 1.0
+        for _ in range(400):  # then it comes on time: the correction falls to a step or less
+            pool.calibrate(raw, raw, now=t)
+        assert pool.first_audio_wait(t) - pool.queue_estimate(t) <= BIAS_STEP_S
     finally:
         pool.shutdown()
 
