@@ -49,6 +49,29 @@ def take_np(state: NpState, index: int) -> NpState:
             np.ascontiguousarray(state[2][:, index:index + 1]))
 
 
+class NumpyStates:
+    """Numpy states for an engine whose states cross processes or engines: the model's
+    silence, batched and split. ``model`` is the engine's :class:`AudioToFace`."""
+
+    model: AudioToFace
+    _silence: NpState
+
+    def _keep_silence(self) -> None:
+        self._silence = tuple(t.detach().cpu().numpy()  # type: ignore[assignment]
+                              for t in self.model.initial_state(1))
+
+    def initial_state(self, batch: int) -> NpState:
+        t1, t2, h = self._silence
+        return (np.repeat(t1, batch, axis=0), np.repeat(t2, batch, axis=0),
+                np.repeat(h, batch, axis=1))
+
+    def join(self, states: Sequence[NpState]) -> NpState:
+        return join_np(states)
+
+    def take(self, state: NpState, index: int) -> NpState:
+        return take_np(state, index)
+
+
 class Engine(Protocol):
     """What the batcher, streams and whole-clip animation need from a network."""
 
@@ -155,7 +178,7 @@ class ExportFailed(RuntimeError):
     """This torch or onnxruntime cannot run the model's graph; the caller keeps PyTorch."""
 
 
-class OrtEngine:
+class OrtEngine(NumpyStates):
     """The streaming model's step, exported from its weights, run by ONNX Runtime on a CPU.
 
     ONNX Runtime's GRU runs each stream of a batch on its own, so its cost grows with the
@@ -189,22 +212,11 @@ class OrtEngine:
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - any failure here leaves PyTorch, which works
             raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
-        self._silence = tuple(t.detach().cpu().numpy() for t in model.initial_state(1))
+        self._keep_silence()
 
     @property
     def config(self) -> ModelConfig:
         return self.model.config
-
-    def initial_state(self, batch: int) -> NpState:
-        t1, t2, h = self._silence
-        return (np.repeat(t1, batch, axis=0), np.repeat(t2, batch, axis=0),
-                np.repeat(h, batch, axis=1))
-
-    def join(self, states: Sequence[NpState]) -> NpState:
-        return join_np(states)
-
-    def take(self, state: NpState, index: int) -> NpState:
-        return take_np(state, index)
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         if len(feats) > self.torch_above:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from blendshape.net.engine import Engine, NpState, OrtEngine, join_np, take_np
+from blendshape.net.engine import Engine, NpState, NumpyStates, OrtEngine, join_np
 from blendshape.net.model import AudioToFace, ModelConfig
 from bridge.server.scale import call_with_retry
 
@@ -118,7 +118,7 @@ def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
     return serve.run(deployment.bind(weights, engine), name=APP, route_prefix=None)
 
 
-class RemoteEngine:
+class RemoteEngine(NumpyStates):
     """An engine whose step runs on the cluster; everything else is the local engine's.
 
     The local engine gives the model's shape (look-ahead, stack, denoise) and animates whole
@@ -129,7 +129,7 @@ class RemoteEngine:
     def __init__(self, local: Engine, handle: Any) -> None:
         self.local, self._handle = local, handle
         self.model: AudioToFace = local.model
-        self._silence = tuple(t.detach().cpu().numpy() for t in local.model.initial_state(1))
+        self._keep_silence()
         self.replica_pids: set[int] = set()  # the replicas that stepped for this front
         self.timeout_s = STEP_TIMEOUT_S  # per try
         self.most_joined = 0  # the most calls (this front's and others') one pass stepped
@@ -137,17 +137,6 @@ class RemoteEngine:
     @property
     def config(self) -> ModelConfig:
         return self.local.config
-
-    def initial_state(self, batch: int) -> NpState:
-        t1, t2, h = self._silence
-        return (np.repeat(t1, batch, axis=0), np.repeat(t2, batch, axis=0),
-                np.repeat(h, batch, axis=1))
-
-    def join(self, states: Sequence[NpState]) -> NpState:
-        return join_np(states)
-
-    def take(self, state: NpState, index: int) -> NpState:
-        return take_np(state, index)
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         """One batch's step on a replica (blocking: the batcher's worker thread calls it)."""

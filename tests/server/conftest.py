@@ -3,21 +3,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.support.ray_cluster import address_or_skip
 
 
 @pytest.fixture(scope="session")
 def ray_address() -> str:
     """The head's address, joined; a skip here (a failure under CI) when none runs."""
-    address = os.environ.get("TALKBRIDGE_TEST_RAY")
-    if not address:
-        message = "no Ray cluster: `ray start --head` and set TALKBRIDGE_TEST_RAY=127.0.0.1:6379"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    pytest.importorskip("ray")
+    address = address_or_skip()
     from bridge.server import scale
 
     scale.connect(address)

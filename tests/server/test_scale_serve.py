@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ray_cluster import address_or_skip
 from tests.support.wsclient import Client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,13 +29,7 @@ SERVE_LINE = re.compile(r"talkbridge serving ws://127\.0\.0\.1:(\d+)/v1/stream")
 @pytest.fixture
 def front(tmp_path):
     """``talkbridge serve --ray`` on a free port; killed at the end if it still runs."""
-    address = os.environ.get("TALKBRIDGE_TEST_RAY")
-    if not address:
-        message = "no Ray cluster: `ray start --head` and set TALKBRIDGE_TEST_RAY=127.0.0.1:6379"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    pytest.importorskip("ray")
+    address = address_or_skip()
     (tmp_path / "talkbridge.toml").write_text('[dialogue]\nmemory = ":memory:"\n')
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--ray", address,
