@@ -47,6 +47,9 @@ BIAS_HALF_LIFE_S = 10.0
 BIAS_QUANTILE = 0.9
 #: Seconds the learnt lateness moves for each miss (up by 0.9 of it, down by 0.1).
 BIAS_STEP_S = 0.05
+#: Seconds of recent running time that tell how much of the workers the playing utterances'
+#: next sentences take: what is left of them is what first sentences get.
+LOAD_WINDOW_S = 10.0
 
 URGENT = 0
 CONTINUE = 1
@@ -77,6 +80,9 @@ class PriorityExecutor(concurrent.futures.Executor):
         self._start_service = 0.0
         # Seconds a CONTINUE job took to run, smoothed: these run before any START.
         self._continue_service = 0.0
+        # (finished at, seconds run) of recent CONTINUE jobs: the share of the workers that
+        # the playing utterances take, ahead of any first sentence.
+        self._due_runs: collections.deque[tuple[float, float]] = collections.deque(maxlen=512)
         # When each admitted utterance whose first sentence isn't queued yet was admitted.
         self._reserved: collections.deque[float] = collections.deque()
         # Seconds that first audio came later than the queue's estimate (its 90th
@@ -143,7 +149,12 @@ class PriorityExecutor(concurrent.futures.Executor):
             kinds = [entry[0][0] for entry in self._heap]
             starts = kinds.count(START) + len(self._reserved) + 0.5 * self._starts
             due = len(kinds) - kinds.count(START)
-        return (starts * self._start_service / self._start_limit
+            busy = sum(ran for at, ran in self._due_runs if now - at <= LOAD_WINDOW_S)
+        # Sentences of playing utterances keep arriving while this one waits, and each goes
+        # first: first sentences get what they leave of the workers (a priority queue's
+        # low class waits 1 / (1 - the high class's load) times longer).
+        left = max(0.25, 1.0 - busy / (LOAD_WINDOW_S * len(self._threads)))
+        return (starts * self._start_service / self._start_limit / left
                 + due * self._continue_service / len(self._threads))
 
     def queue_estimate(self, now: float | None = None) -> float:
@@ -212,6 +223,7 @@ class PriorityExecutor(concurrent.futures.Executor):
                 if due and ran:
                     with self._ready:
                         self._continue_service = _smoothed(self._continue_service, took)
+                        self._due_runs.append((began + took, took))
                 if starting:
                     with self._ready:
                         self._starts -= 1

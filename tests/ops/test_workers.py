@@ -16,6 +16,7 @@ from bridge.ops.workers import (
     BIAS_HALF_LIFE_S,
     BIAS_STEP_S,
     CONTINUE,
+    LOAD_WINDOW_S,
     RESERVATION_S,
     START,
     URGENT,
@@ -348,6 +349,27 @@ def test_the_estimate_counts_due_sentences_admitted_replies_and_its_own_sentence
         for future in [*blockers, *due, first]:
             future.result(timeout=10)
         assert pool.start_wait(t0 + RESERVATION_S + 1) == 0.0
+    finally:
+        pool.shutdown()
+
+
+def test_first_sentences_wait_longer_the_more_of_the_workers_playing_utterances_take():
+    """A priority queue's low class waits 1 / (1 - the high class's load) times longer: the
+    next sentences of playing utterances keep arriving while a first sentence waits."""
+    pool = PriorityExecutor(1)
+    try:
+        pool.submit_with((START, 0.0), time.sleep, 0.1).result(timeout=10)
+        gate, started = threading.Event(), threading.Event()
+        pool.submit(lambda: started.set() or gate.wait(10))
+        assert started.wait(10)
+        queued = pool.submit_with((START, 1.0), time.sleep, 0.01)
+        now = time.monotonic()
+        idle = pool.start_wait(now)
+        pool._due_runs.extend([(now - 1.0, 2.5), (now - 2.0, 2.5)])  # 5 s of the last 10 s run
+        assert abs(pool.start_wait(now) - 2 * idle) < 1e-9
+        assert abs(pool.start_wait(now + LOAD_WINDOW_S + 3) - idle) < 1e-9  # out of the window
+        gate.set()
+        queued.result(timeout=10)
     finally:
         pool.shutdown()
 
