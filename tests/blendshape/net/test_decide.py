@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from blendshape import procedural, rig
-from blendshape.net.decide import jaw_from_visemes, seal_decided_closures
+from blendshape.net.decide import LEAD, jaw_from_visemes, seal_decided_closures
 from blendshape.net.engine import OrtEngine, TorchEngine
 from blendshape.net.model import N_ARKIT, AudioToFace
 from blendshape.net.stream import animate_clip, load_model
@@ -44,7 +44,21 @@ def test_a_close_call_for_pp_seals_the_lips_and_leaves_the_jaw_and_visemes() -> 
     np.testing.assert_array_equal(out[:, _JAW], weights[:, _JAW])
     np.testing.assert_array_equal(out[:, N_ARKIT:], weights[:, N_ARKIT:])
     np.testing.assert_array_equal(out[1:], weights[1:])
-    np.testing.assert_array_equal(seal_decided_closures(out), out)  # twice is once
+
+
+def test_a_narrower_lead_draws_the_lips_together_in_proportion() -> None:
+    """No snap at the argmax: two visemes neck and neck give lips between open and shut,
+    and the face moves smoothly as PP's lead grows."""
+    def lead_by(margin: float) -> np.ndarray:
+        frame = _frame("PP", lead=0.3)
+        frame[N_ARKIT + rig.VISEME_INDEX["aa"]] = 0.3 - margin
+        return frame
+
+    leads = [-0.01, 0.0, LEAD / 4, LEAD / 2, LEAD, 2 * LEAD]
+    out = seal_decided_closures(np.stack([lead_by(m) for m in leads]))
+    np.testing.assert_allclose(out[:, _CLOSE], [0.0, 0.0, 0.075, 0.15, 0.3, 0.3], atol=1e-6)
+    np.testing.assert_allclose(out[:, _PRESS[0]], [0.1, 0.1, 0.1625, 0.225, 0.35, 0.35], atol=1e-6)
+    assert sealed(_full(out)).tolist() == [False, False, False, False, True, True]
 
 
 def test_lips_already_pressed_harder_keep_their_press_and_batches_work() -> None:
