@@ -109,6 +109,7 @@ class Tally:
     late_events: list[dict[str, Any]] = field(default_factory=list)  # the first late messages
     lead: Histogram = field(default_factory=Histogram)
     response: dict[str, Histogram] = field(default_factory=dict)  # kind → ask to first frame
+    busy_answer: Histogram = field(default_factory=Histogram)     # ask to its `busy` refusal
     errors: Counter[str] = field(default_factory=Counter)
     turns: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)  # "kind: close code reason" → count
@@ -152,6 +153,9 @@ class ClientView:
             return msg
         elif kind == "error" and msg.get("code") == "busy":
             self.tally.turns["busy"] += 1  # admission control's answer, not a fault
+            if self._asked is not None:  # a refusal must come at once: timed like a first frame
+                self.tally.busy_answer.add(at - self._asked[1])
+                self._asked = None
             return msg  # ends the turn that asked
         elif kind == "error":
             self.tally.errors[str(msg.get("code", "?"))] += 1

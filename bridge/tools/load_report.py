@@ -103,6 +103,9 @@ def build_report(opts: LoadOptions, tally: Tally, elapsed: float, server: dict[s
                     "p99": tally.lead.percentile(99)},
         "first_frame_ms": {kind: {"p50": h.percentile(50), "p99": h.percentile(99)}
                            for kind, h in sorted(tally.response.items())},
+        "busy_answer_ms": {"p50": tally.busy_answer.percentile(50),
+                           "p99": tally.busy_answer.percentile(99),
+                           "max": tally.busy_answer.percentile(100)},
         "errors": errors,
         "dropped_connections": sum(tally.dropped.values()),
         "dropped_by": dict(tally.dropped),
@@ -134,6 +137,9 @@ def format_report(r: dict[str, Any]) -> str:
         "first frame  " + ", ".join(f"{k} p50 {v['p50']} / p99 {v['p99']} ms"
                                     for k, v in r["first_frame_ms"].items()),
     ]
+    busy = r.get("busy_answer_ms") or {}
+    if busy.get("p50") is not None:
+        lines.append(f"busy answer  p50 {busy['p50']} / p99 {busy['p99']} / max {busy['max']} ms")
     if srv:
         lines += [f"server cpu % mean {srv['cpu_percent']['mean']}, max {srv['cpu_percent']['max']}",
                   f"server RSS   {srv['rss_mb']['first']} MB (median from {srv['rss_mb']['first_at_s']} s) → "

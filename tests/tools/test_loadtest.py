@@ -193,10 +193,13 @@ async def test_a_short_run_reports_every_kind_with_no_errors(server):
 
 def test_a_busy_answer_ends_the_turn_and_is_counted_apart_from_faults():
     view = ClientView(0.3, Tally())
+    view.ask("say", 0.96)
     end = view.receive({"type": "error", "code": "busy", "message": "the server is busy",
                         "fatal": False}, 1.0)
     assert end is not None and end["code"] == "busy"
     assert view.tally.turns["busy"] == 1 and not view.tally.errors
+    assert view.tally.busy_answer.count == 1 and view.tally.busy_answer.percentile(50) == 40.0
+    assert not view.tally.response  # a refusal is not a first frame
     assert view.receive({"type": "error", "code": "internal", "message": "x", "fatal": False},
                         1.1) is None
     assert view.tally.errors["internal"] == 1
