@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from bridge.server.scale import call_with_retry
-from bridge.speech.asr.base import ASRError, WholeTurnStream
+from bridge.speech.asr.base import ASRError, PreparedWholeTurn, WholeTurnStream
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,6 @@ REMOTE_PROVIDERS = ("whisper",)
 #: Seconds one turn's final pass may take on the cluster, queueing and a restart included:
 #: the dialogue's own ``asr_timeout`` (5 s by default) answers the user well before.
 CALL_TIMEOUT_S = 20.0
-#: Audio after a prepared pass that may still be left out of it (Whisper's rule, the same
-#: reason: the rest of the pause between the dialogue's prefetch and the turn's end).
-PREPARED_TAIL_S = 0.3
 
 
 class Recognizer:
@@ -100,45 +97,32 @@ class RemoteASR:
         return self._handle.transcribe.remote(audio, lang)
 
 
-class RemoteTurn(WholeTurnStream):
-    """One turn kept here and heard there. No partials: each would be a pass over the turn
-    so far on the cluster, and the transcript the dialogue answers is the final one."""
+class RemoteTurn(PreparedWholeTurn):
+    """One turn kept here and heard there, prepared at the user's pause as Whisper's own
+    stream is. No partials: each would be a pass over the turn so far on the cluster, and
+    the transcript the dialogue answers is the final one."""
 
     def __init__(self, provider: RemoteASR, lang: str | None) -> None:
         super().__init__()
         self._provider, self._lang = provider, lang
-        self._prepared: tuple[int, Any] | None = None
+        self.rate = provider.rate
 
-    def prepare(self) -> None:
-        """The user paused: send the turn so far now, so its end waits for less."""
-        if self._closed:
-            return
-        audio = self._audio()
-        if len(audio) and (self._prepared is None or self._prepared[0] != len(audio)):
-            self._drop_prepared()
-            self._prepared = (len(audio), self._provider.start(audio, self._lang))
+    def _start_pass(self, audio: np.ndarray) -> Any:
+        return self._provider.start(audio, self._lang)
 
-    def cancel(self) -> None:
-        super().cancel()
-        self._drop_prepared()
-
-    def _drop_prepared(self) -> None:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None:
-            prepared[1].cancel()
-
-    def _final_pass(self, audio: np.ndarray) -> str:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * self._provider.rate:
-            try:
-                text, pid = prepared[1].result(timeout_s=CALL_TIMEOUT_S)
-                self._provider.replica_pids.add(pid)
-                return text
-            except ASRError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - its replica died: the full call retries
-                log.warning("a prepared recognition pass failed (%s); asking again",
-                            type(exc).__name__)
-        elif prepared is not None:
-            prepared[1].cancel()
+    def _whole_pass(self, audio: np.ndarray) -> str:
         return self._provider.hear(audio, self._lang)
+
+    def _prepared_result(self, handle: Any, audio: np.ndarray) -> str:
+        """The prepared call's transcript; if its replica died, the full call (which
+        retries) instead."""
+        try:
+            text, pid = handle.result(timeout_s=CALL_TIMEOUT_S)
+        except ASRError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - its replica died: the full call retries
+            log.warning("a prepared recognition pass failed (%s); asking again",
+                        type(exc).__name__)
+            return self._whole_pass(audio)
+        self._provider.replica_pids.add(pid)
+        return text

@@ -8,7 +8,7 @@ ends, because the recognizer has already seen all but the last chunk.
 from __future__ import annotations
 
 import threading
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -167,3 +167,63 @@ class WholeTurnStream:
             if len(self._chunks) > 1:
                 self._chunks = [np.concatenate(self._chunks)]
             return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
+
+
+#: Audio after a prepared final pass that may still be left out of it: the silence between
+#: the dialogue's pause (``prefetch_silence``, 0.1 s) and the turn's end (``end_silence``,
+#: 0.25 s), with a margin. Any more, and the user spoke again: the final is heard anew.
+PREPARED_TAIL_S = 0.3
+
+
+class PreparedWholeTurn(WholeTurnStream):
+    """A whole turn whose final pass is slow (Whisper's encoder always hears 30 s; a turn
+    sent to another machine): :meth:`prepare` starts it over the audio so far when the user
+    pauses, and the end of the turn takes that result when no more than
+    :data:`PREPARED_TAIL_S` of audio (the rest of the pause) came after it.
+
+    Subclasses say how a pass runs: :meth:`_start_pass` (in the background; a handle with
+    ``cancel()``), :meth:`_whole_pass` (now) and, when a handle's result needs more than
+    ``result()``, :meth:`_prepared_result`. ``rate`` is the pushed audio's sample rate.
+    """
+
+    rate: int = 16000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prepared: tuple[int, Any] | None = None
+
+    def prepare(self) -> None:
+        """The user paused: start the final pass over the audio so far, in the background."""
+        if self._closed:
+            return
+        audio = self._audio()  # the event loop's thread, while push() may run in a worker's
+        if len(audio) and (self._prepared is None or self._prepared[0] != len(audio)):
+            self._drop_prepared()
+            self._prepared = (len(audio), self._start_pass(audio))
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._drop_prepared()
+
+    def _drop_prepared(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared[1].cancel()
+
+    def _final_pass(self, audio: np.ndarray) -> str:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * self.rate:
+            return self._prepared_result(prepared[1], audio)
+        if prepared is not None:
+            prepared[1].cancel()
+        return self._whole_pass(audio)
+
+    def _start_pass(self, audio: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _whole_pass(self, audio: np.ndarray) -> str:
+        raise NotImplementedError
+
+    def _prepared_result(self, handle: Any, audio: np.ndarray) -> str:
+        """The prepared pass's transcript of (nearly) all of ``audio``."""
+        return handle.result()

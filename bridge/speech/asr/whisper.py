@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.speech.asr.base import ASRError, PartialGate, WholeTurnStream
+from bridge.speech.asr.base import ASRError, PartialGate, PreparedWholeTurn
 
 _INSTALL_HINT = "pip install talkbridge[whisper]"
 _RATE = 16000
@@ -163,14 +163,10 @@ class WhisperASR:
             raise ASRError(f"Whisper transcription failed: {exc}") from exc
 
 
-#: Audio after a prepared final that may still be left out of it: the silence between the
-#: dialogue's pause (``prefetch_silence``, 0.1 s) and the turn's end (``end_silence``, 0.25
-#: s), with a margin. Any more, and the user spoke again: the final is transcribed anew.
-PREPARED_TAIL_S = 0.3
 _PREPARERS = concurrent.futures.ThreadPoolExecutor(2, "whisper-prepare")
 
 
-class WhisperStream(WholeTurnStream):
+class WhisperStream(PreparedWholeTurn):
     """One turn: buffers the audio, re-transcribes it for partials, transcribes it at the end.
 
     Whisper's final pass takes a few hundred milliseconds (its encoder always hears 30 s), so
@@ -188,32 +184,14 @@ class WhisperStream(WholeTurnStream):
         every = int(partial_interval * _RATE)
         self._partials = PartialGate(every if every > 0 else None, int(min_partial_audio * _RATE))
         self._executor = executor or _PREPARERS
-        self._prepared: tuple[int, concurrent.futures.Future[str]] | None = None
-
-    def prepare(self) -> None:
-        """The user paused: start the final pass over the audio so far, in the background."""
-        if self._closed:
-            return
-        audio = self._audio()  # the event loop's thread, while push() may run in a worker's
-        if len(audio) and (self._prepared is None or self._prepared[0] != len(audio)):
-            self._prepared = (len(audio), self._executor.submit(
-                self._transcribe, audio, self._language, True))
-
-    def cancel(self) -> None:
-        super().cancel()
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None:
-            prepared[1].cancel()
 
     def _partial(self, pushed: int) -> str | None:
         if not self._partials.due(pushed):
             return None
         return self._partials.changed(self._transcribe(self._audio(), self._language, False))
 
-    def _final_pass(self, audio: np.ndarray) -> str:
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and len(audio) - prepared[0] <= PREPARED_TAIL_S * _RATE:
-            return prepared[1].result()
-        if prepared is not None:
-            prepared[1].cancel()
+    def _start_pass(self, audio: np.ndarray) -> concurrent.futures.Future[str]:
+        return self._executor.submit(self._transcribe, audio, self._language, True)
+
+    def _whole_pass(self, audio: np.ndarray) -> str:
         return self._transcribe(audio, self._language, True)
