@@ -127,6 +127,14 @@ class TorchEngine:
         logits, new = self._forward(torch.from_numpy(np.ascontiguousarray(feats)), state)
         return _decided(self.config, AudioToFace.activate(logits).cpu().numpy()), new
 
+    def step_numpy(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+        """:meth:`step` on numpy states, for a caller whose states cross engines or
+        processes (ONNX Runtime's large batches, a Ray replica)."""
+        device = self.device
+        weights, new = self.step(feats, tuple(torch.from_numpy(np.ascontiguousarray(s)).to(device)
+                                              for s in state))  # type: ignore[arg-type]
+        return weights, tuple(np.ascontiguousarray(t.cpu().numpy()) for t in new)  # type: ignore[return-value]
+
     @torch.no_grad()
     def whole(self, feats: np.ndarray) -> np.ndarray:
         logits = self.model(torch.from_numpy(np.ascontiguousarray(feats))[None].to(self.device))
@@ -220,10 +228,7 @@ class OrtEngine(NumpyStates):
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         if len(feats) > self.torch_above:
-            device = self._torch.device
-            weights, new = self._torch.step(feats, tuple(torch.from_numpy(s).to(device)
-                                                         for s in state))  # type: ignore[arg-type]
-            return weights, tuple(np.ascontiguousarray(t.cpu().numpy()) for t in new)  # type: ignore[return-value]
+            return self._torch.step_numpy(feats, state)
         feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
         weights, *new = self._session.run(None, feeds)
         return _decided(self.config, weights), tuple(new)  # type: ignore[return-value]

@@ -23,9 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from blendshape.net.engine import Engine, NpState, NumpyStates, OrtEngine, join_np
+from blendshape.net.engine import Engine, NpState, NumpyStates, TorchEngine, join_np
 from blendshape.net.model import AudioToFace, ModelConfig
 from bridge.server.scale import call_with_retry
 
@@ -48,12 +47,9 @@ class NetworkStepError(RuntimeError):
 
 def numpy_step(engine: Engine, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
     """``engine.step`` on numpy states, whichever engine it is (PyTorch's are tensors)."""
-    if isinstance(engine, OrtEngine):
-        return engine.step(feats, state)
-    device = getattr(engine, "device", torch.device("cpu"))
-    weights, new = engine.step(feats, tuple(torch.from_numpy(np.ascontiguousarray(s)).to(device)
-                                            for s in state))
-    return weights, tuple(np.ascontiguousarray(t.detach().cpu().numpy()) for t in new)  # type: ignore[return-value]
+    if isinstance(engine, TorchEngine):
+        return engine.step_numpy(feats, state)
+    return engine.step(feats, state)
 
 
 def step_calls(engine: Engine, calls: Sequence[tuple[np.ndarray, NpState]]
