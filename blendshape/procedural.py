@@ -69,6 +69,8 @@ _MOUTH = np.array([i for i, n in enumerate(rig.ARKIT52) if n.startswith(("jaw", 
                                                                             "tongue"))])
 _JAW = _A["jawOpen"]
 _LOWER = [_A["mouthLowerDownLeft"], _A["mouthLowerDownRight"]]
+#: The shapes loudness opens further: the jaw and the lower lip (:func:`opening_gain`).
+OPENING = [_JAW, *_LOWER]
 _SIL = rig.VISEME_INDEX["sil"]
 _PP = rig.VISEME_INDEX["PP"]
 
@@ -83,6 +85,12 @@ class ProceduralConfig:
     rest_dominance: float = 1e-3  # keeps the blend defined far from any span
     loud_floor: float = 0.55     # jaw gain at silence-level loudness ...
     loud_gain: float = 0.6       # ... plus this much at full loudness
+
+
+def opening_gain(loud: np.ndarray, config: ProceduralConfig = ProceduralConfig()) -> np.ndarray:
+    """How far loudness (0..1 per frame, :func:`loudness`) scales the :data:`OPENING` shapes:
+    a quiet voice still opens its mouth, a loud one opens it wider."""
+    return config.loud_floor + config.loud_gain * np.asarray(loud, dtype=np.float64)
 
 
 def loudness(pcm: np.ndarray, rate: int, times: np.ndarray, window: float = 0.03) -> np.ndarray:
@@ -159,9 +167,7 @@ def animate(spans: Sequence[VisemeSpan], times: np.ndarray, loud: np.ndarray | N
     seal = closure_strength(spans, times, config)[:, None]
     arkit = weights @ POSE_MATRIX
     if loud is not None:
-        gain = config.loud_floor + config.loud_gain * np.asarray(loud, dtype=np.float64)
-        arkit[:, _JAW] *= gain
-        arkit[:, _LOWER] *= gain[:, None]
+        arkit[:, OPENING] *= opening_gain(loud, config)[:, None]
     closed = np.broadcast_to(POSES["PP"], arkit.shape)
     arkit[:, _MOUTH] = (1.0 - seal) * arkit[:, _MOUTH] + seal * closed[:, _MOUTH]
     weights = (1.0 - seal) * weights

@@ -42,8 +42,6 @@ _N_ARKIT = len(rig.ARKIT52)
 _PP = rig.VISEME_INDEX["PP"]
 _JAW, _CLOSE = rig.ARKIT_INDEX["jawOpen"], rig.ARKIT_INDEX["mouthClose"]
 _PRESS = [rig.ARKIT_INDEX["mouthPressLeft"], rig.ARKIT_INDEX["mouthPressRight"]]
-_LOWER = [rig.ARKIT_INDEX["mouthLowerDownLeft"], rig.ARKIT_INDEX["mouthLowerDownRight"]]
-_OPENING = [_JAW, *_LOWER]
 
 #: The lip press of a decided closure: the least that reads as lips together (the metric's
 #: "sealed" asks for 0.25), well under the teacher's full 0.75, since these are close calls.
@@ -81,9 +79,8 @@ def jaw_from_visemes(weights: np.ndarray, loud: np.ndarray) -> np.ndarray:
     (:func:`blendshape.procedural.loudness`) → the same, ``jawOpen`` and ``mouthLowerDown``
     set as the procedural animator sets them from these viseme weights. Run it before
     :func:`seal_decided_closures`, which raises ``mouthClose`` to the jaw it finds."""
-    config = procedural.ProceduralConfig()
-    gain = config.loud_floor + config.loud_gain * np.asarray(loud, np.float32)
-    poses = weights[:, _N_ARKIT:] @ procedural.POSE_MATRIX[:, _OPENING]
+    opening = procedural.OPENING
+    poses = weights[:, _N_ARKIT:] @ procedural.POSE_MATRIX[:, opening]
     out = weights.copy()
-    out[:, _OPENING] = (poses * gain[:, None]).astype(weights.dtype)
+    out[:, opening] = (poses * procedural.opening_gain(loud)[:, None]).astype(weights.dtype)
     return out
