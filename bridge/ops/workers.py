@@ -165,8 +165,14 @@ class PriorityExecutor(concurrent.futures.Executor):
     def first_audio_wait(self, now: float | None = None) -> float:
         """The queue's estimate, plus how much later first audio has been coming than that
         estimate (what ``[scale] max_wait`` bounds)."""
+        return self.estimates(now)[1]
+
+    def estimates(self, now: float | None = None) -> tuple[float, float]:
+        """:meth:`queue_estimate` and :meth:`first_audio_wait` from one look at the queue:
+        what admission control compares and what it later calibrates."""
         now = time.monotonic() if now is None else now
-        return self.queue_estimate(now) + max(0.0, self._lateness(now))
+        queued = self.queue_estimate(now)
+        return queued, queued + max(0.0, self._lateness(now))
 
     def calibrate(self, estimated: float, actual: float, now: float | None = None) -> None:
         """An admitted utterance's first audio came ``actual`` seconds after its admission,
@@ -269,9 +275,10 @@ def first_audio_wait(executor: concurrent.futures.Executor | None) -> float:
     return executor.first_audio_wait() if isinstance(executor, PriorityExecutor) else 0.0
 
 
-def queue_estimate(executor: concurrent.futures.Executor | None) -> float:
-    """The queue's own estimate of a new utterance's first audio (0 for a plain pool)."""
-    return executor.queue_estimate() if isinstance(executor, PriorityExecutor) else 0.0
+def estimates(executor: concurrent.futures.Executor | None) -> tuple[float, float]:
+    """(The queue's own estimate of a new utterance's first audio, and that with the learnt
+    lateness, which admission control holds to ``max_wait``); zeros for a plain pool."""
+    return executor.estimates() if isinstance(executor, PriorityExecutor) else (0.0, 0.0)
 
 
 def calibrate(executor: concurrent.futures.Executor | None, estimated: float, actual: float) -> None:

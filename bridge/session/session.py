@@ -186,8 +186,7 @@ class Session:
         """Admission control: what couldn't start within ``max_wait`` is refused at once, so
         an overloaded server says so instead of growing slower for everyone. Returns the
         queue's own estimate, which the utterance's real first audio then calibrates."""
-        estimated = workers.queue_estimate(self.executor)
-        wait = workers.first_audio_wait(self.executor)
+        estimated, wait = workers.estimates(self.executor)
         if wait > self.config.max_wait:
             raise err.Busy(f"the server is busy: this would wait about {wait:.1f} s to start "
                            f"(the limit is {self.config.max_wait:g} s); retry in a moment, or "
