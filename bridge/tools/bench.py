@@ -208,21 +208,30 @@ def _one_thread(prefix: str, engine: Any, runs: int, stream: bool = True) -> dic
     return out
 
 
-def _batches(prefix: str, engine: Any, runs: int) -> dict[str, float]:
-    """One 20 ms tick (two feature frames) for n streams in one batched step."""
+def batched_tick_seconds(engine: Any, n: int, repeats: int, warm: bool = False) -> float:
+    """Median seconds of one 20 ms tick (two feature frames) for ``n`` streams in one
+    batched step (``warm``: one untimed tick first)."""
     from blendshape.net.stream import Batcher, Stream
 
-    batcher, out = Batcher(engine), {}
-    feats = np.zeros((2, 80), np.float32) - 6.0
+    batcher = Batcher(engine)
+    streams = [Stream(engine, 16_000) for _ in range(n)]
+    feats = np.zeros((2, engine.config.n_mels), np.float32) - 6.0
+    if warm:
+        batcher.step(streams, [feats] * n)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        batcher.step(streams, [feats] * n)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _batches(prefix: str, engine: Any, runs: int) -> dict[str, float]:
+    """One 20 ms tick (two feature frames) for n streams in one batched step."""
+    out: dict[str, float] = {}
     sustained = 0
     for n in (1, 8, 32, 64, 128, 256, 512):
-        streams = [Stream(engine, 16_000) for _ in range(n)]
-        times = []
-        for _ in range(max(3, runs // 2)):
-            start = time.perf_counter()
-            batcher.step(streams, [feats] * n)
-            times.append(time.perf_counter() - start)
-        per_tick = statistics.median(times)
+        per_tick = batched_tick_seconds(engine, n, max(3, runs // 2))
         out[f"{prefix}_batch_{n}_ms_per_20ms_tick"] = round(per_tick * 1000, 2)
         if per_tick < 0.02:
             sustained = n

@@ -66,18 +66,9 @@ def synthesis(local: Any, remote: Any, runs: int) -> dict[str, float]:
 
 
 def _tick_ms(engine: Any, n: int, runs: int) -> float:
-    from blendshape.net.stream import Batcher, Stream
+    from bridge.tools.bench import batched_tick_seconds
 
-    batcher = Batcher(engine)
-    streams = [Stream(engine, 16_000) for _ in range(n)]
-    feats = np.zeros((2, engine.config.n_mels), np.float32) - 6.0
-    batcher.step(streams, [feats] * n)  # warm
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        batcher.step(streams, [feats] * n)
-        times.append(time.perf_counter() - start)
-    return _median_ms(times)
+    return round(1000.0 * batched_tick_seconds(engine, n, runs, warm=True), 2)
 
 
 def _stream_ticks_per_s(engine: Any, fronts: int, per_front: int, seconds: float) -> float:
