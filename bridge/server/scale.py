@@ -87,12 +87,15 @@ class Synthesizer:
         self.registry = make_registry(dict(tts_conf or {}))
 
     def synthesize(self, text: str, voice_id: str) -> list[dict[str, Any]]:
-        """Every sentence of ``text`` in ``voice_id``, as plain data (pickled back)."""
+        """Every sentence of ``text`` in ``voice_id``, as plain data (pickled back), each
+        naming the replica and node that spoke it (for the logs, and the fault tests)."""
+        import ray
+
         provider, voice = self.registry.resolve(voice_id)
+        where = {"replica_pid": os.getpid(), "replica_node": ray.get_runtime_context().get_node_id()}
         return [{"pcm": np.asarray(c.pcm, np.float32), "rate": c.rate, "text": c.text,
                  "phonemes": [(p.phoneme, p.start, p.end) for p in c.phonemes],
-                 "alphabet": c.alphabet, "lang": c.lang,
-                 "meta": {**c.meta, "replica_pid": os.getpid()}}
+                 "alphabet": c.alphabet, "lang": c.lang, "meta": {**c.meta, **where}}
                 for c in provider.synthesize(text, voice)]
 
 

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -86,3 +90,69 @@ def test_a_killed_replica_costs_its_sentence_a_retry_not_an_error(cluster, regis
         ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]), no_restart=False)
     (chunk,) = list(provider.synthesize("Still here after the crash.", voice))
     assert chunk.duration > 0.5 and chunk.meta["replica_pid"] != before
+
+
+@pytest.fixture
+def second_node(ray_address):
+    """A second Ray node (one CPU) that joins the test cluster, in its own process group so
+    that the test can kill all of it at once, as a lost machine; stopped after the test."""
+    import ray
+
+    alive = lambda: {n["NodeID"] for n in ray.nodes() if n["Alive"]}  # noqa: E731
+    before = alive()
+    ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
+    node = subprocess.Popen([ray_cli, "start", "--address", ray_address, "--num-cpus", "1",
+                             "--disable-usage-stats", "--block"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not alive() - before:
+            assert node.poll() is None, f"the second node's `ray start` exited {node.returncode}"
+            assert time.monotonic() < deadline, "the second node did not join within 60 s"
+            time.sleep(0.2)
+        yield (alive() - before).pop(), node
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)
+        node.wait()
+
+
+def test_a_lost_node_costs_its_sentences_one_retry_and_serve_restarts_its_replica(
+        cluster, registry, second_node, caplog):
+    """Two replicas, one on each node; the second node dies (every process of it at once)
+    with sentences in flight on it. Those sentences are asked again on the head's replica and
+    all come back; Serve marks the node dead and starts its replica again on the head."""
+    import ray
+    from ray import serve
+
+    from bridge.server import scale
+
+    node_id, node = second_node
+    handle = scale.deploy(None, replicas=2)  # Serve spreads replicas across the nodes
+    provider, voice = scale.remote_registry(registry, handle).resolve(None)
+    said = lambda text: next(iter(provider.synthesize(text, voice))).meta  # noqa: E731
+    where = {(m["replica_node"], m["replica_pid"]) for m in (said("Warm.") for _ in range(12))}
+    assert node_id in {n for n, _ in where}, f"no replica on the second node: {where}"
+
+    text = ("Peter Piper picked a peck of pickled peppers, and a big black bug bit a big "
+            "black bear, but the big black bear bit the big black bug back.")
+    with caplog.at_level(logging.WARNING, logger="bridge.server.scale"), \
+            concurrent.futures.ThreadPoolExecutor(8) as pool:
+        asked = [pool.submit(said, text) for _ in range(8)]  # four queue on each replica
+        time.sleep(0.3)
+        os.killpg(node.pid, signal.SIGKILL)  # the machine is gone: raylet, workers, replica
+        spoken = [f.result(timeout=120) for f in asked]
+    retried = [r for r in caplog.records if "retrying on another replica" in r.getMessage()]
+    assert retried, "no sentence was in flight on the lost node"
+    assert len(spoken) == 8 and all(m["replica_node"] != node_id for m in spoken)
+
+    deadline = time.monotonic() + 90  # the head marks the node dead after missed heartbeats
+    while True:
+        dead = node_id not in {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        state = serve.status().applications[scale.APP].deployments["Synthesizer"]
+        if dead and state.replica_states.get("RUNNING", 0) == 2:
+            break
+        assert time.monotonic() < deadline, f"Serve did not restore 2 replicas: {state}"
+        time.sleep(0.5)
+    after = {m["replica_pid"] for m in (said("Again.") for _ in range(12))}
+    assert len(after) == 2  # both replicas answer, now on the surviving node
