@@ -98,7 +98,7 @@ def second_node(ray_address):
     that the test can kill all of it at once, as a lost machine; stopped after the test."""
     import ray
 
-    alive = lambda: {n["NodeID"] for n in ray.nodes() if n["Alive"]}  # noqa: E731
+    alive = lambda: {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     before = alive()
     ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
     node = subprocess.Popen([ray_cli, "start", "--address", ray_address, "--num-cpus", "1",
@@ -130,7 +130,7 @@ def test_a_lost_node_costs_its_sentences_one_retry_and_serve_restarts_its_replic
     node_id, node = second_node
     handle = scale.deploy(None, replicas=2)  # Serve spreads replicas across the nodes
     provider, voice = scale.remote_registry(registry, handle).resolve(None)
-    said = lambda text: next(iter(provider.synthesize(text, voice))).meta  # noqa: E731
+    said = lambda text: next(iter(provider.synthesize(text, voice))).meta
     where = {(m["replica_node"], m["replica_pid"]) for m in (said("Warm.") for _ in range(12))}
     assert node_id in {n for n, _ in where}, f"no replica on the second node: {where}"
 
