@@ -15,6 +15,7 @@ what each phase of the connection takes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import itertools
 import logging
@@ -81,6 +82,10 @@ class Session:
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
     _played: dict[str, float] = field(default_factory=dict, init=False)
     _playback_seen: bool = field(default=False, init=False)
+    # (when, the queue's estimate) of each admitted chat or image turn whose reply isn't
+    # speaking yet: its reply's first audio calibrates admission control as a say's does.
+    _turns_admitted: collections.deque[tuple[float, float]] = field(
+        default_factory=lambda: collections.deque(maxlen=8), init=False)
 
     def __post_init__(self) -> None:
         self.out = Outlet(self.send, self.clock, self.sleep,
@@ -213,7 +218,7 @@ class Session:
 
     async def _on_chat(self, msg: m.Chat) -> None:
         text = self._text("chat.text", msg.text)
-        self._admit()
+        self._turns_admitted.append((self.clock(), self._admit()))
         await self._dialogue().on_chat(text)
 
     async def _on_image(self, msg: m.Image) -> None:
@@ -222,7 +227,7 @@ class Session:
         prompt = self._text("image.prompt", msg.prompt) if msg.prompt and msg.prompt.strip() \
             else None
         if prompt is not None:
-            self._admit()
+            self._turns_admitted.append((self.clock(), self._admit()))
         arrived = self.clock()
         # ``t`` is on the session clock; a client clock ahead of ours can't make it newer.
         taken = arrived if msg.t is None else min(arrived, self.out.t0 + msg.t)
@@ -253,9 +258,17 @@ class Session:
     def new_reply(self, reply_id: str, provider: TTSProvider, voice: Voice,
                   sentences: AsyncIterator[str], on_end: Callable[[Utterance, str], None],
                   on_first_audio: Callable[[float], None]) -> Utterance:
-        """A dialogue reply, its sentences still being written; speak it with :meth:`enqueue`."""
+        """A dialogue reply, its sentences still being written; speak it with :meth:`enqueue`.
+
+        It carries the admission of the oldest chat turn still waiting (one admitted within
+        the reservation's time), whose first audio it then is."""
+        now = self.clock()
+        while self._turns_admitted and now - self._turns_admitted[0][0] > workers.RESERVATION_S:
+            self._turns_admitted.popleft()
+        admitted = self._turns_admitted.popleft() if self._turns_admitted else None
         return Utterance(reply_id, "", provider, voice, None, source="dialogue",
-                         sentences=sentences, on_end=on_end, on_first_audio=on_first_audio)
+                         sentences=sentences, on_end=on_end, on_first_audio=on_first_audio,
+                         admitted=admitted)
 
     def enqueue(self, utt: Utterance) -> None:
         """Queue an utterance (a ``say``'s, or a dialogue reply after the ``say``s before it)."""

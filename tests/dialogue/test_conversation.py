@@ -44,6 +44,21 @@ async def test_a_typed_turn_gets_spoken_reply_text_emotion_and_face(dialogue_ser
     await client.close()
 
 
+async def test_a_typed_turns_first_audio_teaches_admission_control_as_a_says_does(
+        dialogue_server):
+    """A chat is admitted (or refused ``busy``) like a say; its reply's real first audio,
+    the reply's writing included, is then one of the misses admission control learns from."""
+    pool = dialogue_server.executor
+    client, _ = await Client.open(dialogue_server.port)
+    await client.send({"type": "say", "id": "s", "text": "Hello."})  # times a first sentence
+    assert (await client.utterance("s"))[-1]["reason"] == "done"
+    learnt = len(pool._misses)
+    await client.send({"type": "chat", "text": "what is your name"})
+    assert (await client.utterance("r1"))[-1]["reason"] == "done"
+    assert len(pool._misses) == learnt + 1
+    await client.close()
+
+
 async def test_a_spoken_question_is_transcribed_and_answered(dialogue_server, tmp_path):
     client, _ = await Client.open(dialogue_server.port)
     question = flite_speech("What is your name?", tmp_path)
