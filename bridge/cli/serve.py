@@ -119,7 +119,8 @@ def _check_tables(conf: dict) -> None:
         refuse("table(s) in the config", [f"[{t}]" for t in tables], [f"[{t}]" for t in _TABLES])
     for table, valid in (("server", _SERVER_KEYS), ("scale", ("max_wait", "ray", "replicas",
                                                                   "network_replicas",
-                                                                  "asr_replicas")),
+                                                                  "asr_replicas",
+                                                                  "network_gpus", "asr_gpus")),
                          ("outputs", tuple(OutputsConfig.__dataclass_fields__))):
         unknown = sorted(set(conf.get(table, {})) - set(valid))
         if unknown:
@@ -240,6 +241,15 @@ def _replicas(conf: dict, key: str) -> int:
     return replicas
 
 
+def _gpus(conf: dict, key: str) -> float:
+    """``[scale] network_gpus`` / ``asr_gpus``: the share of a GPU each replica asks for."""
+    gpus = conf.get("scale", {}).get(key, 0)
+    if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or not 0 <= gpus <= 8:
+        raise SystemExit(f"talkbridge serve: [scale] {key} {gpus!r}: a number 0-8, the share "
+                         "of a GPU each replica asks for (0: CPUs only)")
+    return float(gpus)
+
+
 def _on_ray(address: str, conf: dict, local, config):
     """Speech synthesis, the network's streaming step and (for Whisper) recognition as Ray
     Serve deployments on the cluster at ``address``: the registry to use, and the server's
@@ -253,6 +263,7 @@ def _on_ray(address: str, conf: dict, local, config):
     replicas = _replicas(conf, "replicas")
     network_replicas = _replicas(conf, "network_replicas")
     asr_replicas = _replicas(conf, "asr_replicas")
+    network_gpus, asr_gpus = _gpus(conf, "network_gpus"), _gpus(conf, "asr_gpus")
     if address != "auto":
         try:
             endpoint = reach.from_address("[scale] ray", address)
@@ -264,12 +275,16 @@ def _on_ray(address: str, conf: dict, local, config):
                              "start a head with `ray start --head` or fix the address")
     try:
         scale.connect(address)
-        handle = scale.deploy(conf.get("tts"), replicas=replicas)
-        network = scale_network.deploy(config.weights, config.engine, network_replicas)
-        remote = {"network_on": partial(scale_network.remote_engine, network)}
         asr_conf = config.dialogue.asr
-        if config.dialogue.enabled and scale_asr.remote_provider(asr_conf):
-            heard = scale_asr.deploy(asr_conf, replicas=asr_replicas)
+        hear = config.dialogue.enabled and scale_asr.remote_provider(asr_conf)
+        scale.check_gpus("network_gpus", network_gpus, network_replicas)
+        scale.check_gpus("asr_gpus", asr_gpus if hear else 0.0, asr_replicas)
+        handle = scale.deploy(conf.get("tts"), replicas=replicas)
+        network = scale_network.deploy(config.weights, config.engine, network_replicas,
+                                       gpus_per_replica=network_gpus)
+        remote = {"network_on": partial(scale_network.remote_engine, network)}
+        if hear:
+            heard = scale_asr.deploy(asr_conf, replicas=asr_replicas, gpus_per_replica=asr_gpus)
             remote["asr"] = scale_asr.RemoteASR("whisper", heard)
     except scale.RayUnavailable as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None

@@ -56,6 +56,22 @@ def connect(address: str) -> None:
                              f"{hint}") from None
 
 
+def check_gpus(key: str, per_replica: float, replicas: int) -> None:
+    """Refuse at start, in one line, replicas that ask for GPUs the cluster doesn't have:
+    Serve would otherwise wait for them without end, and the front would never open."""
+    if per_replica <= 0:
+        return
+    import ray
+
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    need = per_replica * replicas
+    if need > have + 1e-9:
+        raise RayUnavailable(
+            f"[scale] {key} {per_replica:g} × {replicas} replica(s) needs {need:g} GPU(s) and the "
+            f"cluster has {have:g}: start a GPU node with `ray start --address HEAD:6379 "
+            f"--num-gpus N`, or set {key} = 0 for CPUs")
+
+
 def call_with_retry(method: Any, *args: Any, what: str, fault: Callable[[str], Exception],
                     keep: tuple[type[Exception], ...] = (), timeout_s: float = CALL_TIMEOUT_S) -> Any:
     """``method.remote(*args)``'s result, asked for twice at most.

@@ -62,14 +62,16 @@ def remote_provider(asr_conf: Mapping[str, Any] | None) -> bool:
 
 
 def deploy(asr_conf: Mapping[str, Any] | None, replicas: int = 1,
-           cpus_per_replica: float = 0.5) -> Any:
+           cpus_per_replica: float = 0.5, gpus_per_replica: float = 0.0) -> Any:
     """Run :class:`Recognizer` on the cluster; returns its handle. Half a CPU a replica by
     default: it works only at the ends of turns, and a two-core node then holds it beside
-    a synthesizer and the network."""
+    a synthesizer and the network. ``gpus_per_replica`` (``[scale] asr_gpus``) puts each
+    replica on a GPU node, where Whisper's ``device = "auto"`` picks CUDA."""
     from ray import serve
 
     deployment = serve.deployment(Recognizer, name="Recognizer").options(
-        num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
+        num_replicas=replicas,
+        ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
         max_ongoing_requests=4)
     return serve.run(deployment.bind(dict(asr_conf or {})), name=APP, route_prefix=None)
 

@@ -94,12 +94,14 @@ class NetworkStep:
 
 
 def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
-           cpus_per_replica: float = 0.5) -> Any:
+           cpus_per_replica: float = 0.5, gpus_per_replica: float = 0.0) -> Any:
     """Run :class:`NetworkStep` on the cluster, batched across fronts; returns its handle.
 
     Half a CPU a replica by default: one step of 8 streams is a millisecond of one core, so a
     replica idles most of each 10 ms tick until hundreds of streams share it, and a two-core
-    node holds it beside a synthesizer and a recognizer."""
+    node holds it beside a synthesizer and a recognizer. ``gpus_per_replica`` (``[scale]
+    network_gpus``) places each replica on a GPU node with that share of a GPU, which Ray
+    makes visible to it alone, so the network (``engine = "auto"``) runs there on CUDA."""
     from ray import serve
 
     class BatchedNetworkStep(NetworkStep):
@@ -109,7 +111,8 @@ def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
             return self.step_many(calls)
 
     deployment = serve.deployment(BatchedNetworkStep, name="NetworkStep").options(
-        num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
+        num_replicas=replicas,
+        ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
         max_ongoing_requests=2 * MAX_BATCH_CALLS)
     return serve.run(deployment.bind(weights, engine), name=APP, route_prefix=None)
 

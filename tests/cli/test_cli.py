@@ -167,6 +167,8 @@ def test_serve_on_a_port_in_use_exits_at_once_with_one_line():
                                        "enabled, strength, curves, messages, nod, shake"),
     ([], "[gestures]\nstrength = 5\n", "talkbridge serve: gestures.strength must be a number "
                                        "from 0 to 2, not 5"),
+    ([], '[scale]\nray = "127.0.0.1:1"\nnetwork_gpus = -1\n',
+     "talkbridge serve: [scale] network_gpus -1: a number 0-8, the share of a GPU"),
     (["--host", "8.8.8.8"], "", "talkbridge serve: can't listen on 8.8.8.8:0 (Cannot assign "
                                  "requested address): it isn't an address of this machine"),
 ])

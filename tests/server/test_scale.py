@@ -37,6 +37,22 @@ def test_an_unreachable_head_is_one_line_and_a_non_zero_exit():
         "start a head with `ray start --head` or fix the address"]
 
 
+def test_replicas_that_ask_for_a_gpu_the_cluster_lacks_are_one_line_at_start(ray_address,
+                                                                            tmp_path):
+    """Serve would wait for the GPU without end; the front says so and exits instead."""
+    config = tmp_path / "talkbridge.toml"
+    config.write_text("[scale]\nnetwork_gpus = 0.5\nnetwork_replicas = 2\n")
+    run = subprocess.run([sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--ray",
+                          ray_address, "--config", str(config)], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "talkbridge serve: [scale] network_gpus 0.5 × 2 replica(s) needs 1 GPU(s) and the "
+        "cluster has 0: start a GPU node with `ray start --address HEAD:6379 --num-gpus N`, "
+        "or set network_gpus = 0 for CPUs"]
+    assert "serving" not in run.stdout
+
+
 @pytest.fixture(scope="module")
 def cluster(ray_address):
     """The synthesizer, deployed once for the module on the test cluster."""
