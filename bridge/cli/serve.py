@@ -285,7 +285,9 @@ def _on_ray(address: str, conf: dict, local, config):
         remote = {"network_on": partial(scale_network.remote_engine, network)}
         if hear:
             heard = scale_asr.deploy(asr_conf, replicas=asr_replicas, gpus_per_replica=asr_gpus)
-            remote["asr"] = scale_asr.RemoteASR("whisper", heard)
+            cadence = {k: float(asr_conf[k]) for k in ("partial_interval", "min_partial_audio")
+                       if k in (asr_conf or {})}
+            remote["asr"] = scale_asr.RemoteASR("whisper", heard, **cadence)
     except scale.RayUnavailable as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
     log.info("speech synthesis (%d replicas), the network's step (%d)%s on the Ray cluster at "

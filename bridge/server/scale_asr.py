@@ -1,12 +1,15 @@
-"""Past one machine: speech recognition's final pass as a Ray Serve deployment (DESIGN §8).
+"""Past one machine: speech recognition as a Ray Serve deployment (DESIGN §8).
 
-Whisper hears a turn whole (:class:`~bridge.speech.asr.base.WholeTurnStream`), and that final
-pass is the recognizer's whole cost, so it is the part that moves: the front keeps the turn's
-audio as it arrives, and when the turn ends (or the user pauses, :meth:`RemoteTurn.prepare`)
-sends all of it to a :class:`Recognizer` replica in one call. A turn carries all of its
-state, so any replica hears any turn. A replica that dies under the call costs it one retry;
-a second failure is the turn's ``ASRError``, which the dialogue reports as it reports a
-local recognizer's.
+Whisper hears a turn whole (:class:`~bridge.speech.asr.base.WholeTurnStream`): its passes
+over the turn are the recognizer's whole cost, so they are the part that moves. The front
+keeps the turn's audio as it arrives, and when the turn ends (or the user pauses,
+:meth:`RemoteTurn.prepare`) sends all of it to a :class:`Recognizer` replica in one call.
+While the user speaks, every ``partial_interval`` seconds of audio it asks a replica for a
+greedy pass over the turn so far, without waiting: the partial is reported by the first push
+after it comes back, as a local Whisper's would be (a little later, never blocking the
+audio). A turn carries all of its state, so any replica hears any turn. A replica that dies
+under the final call costs it one retry; a second failure is the turn's ``ASRError``, which
+the dialogue reports as it reports a local recognizer's. A lost partial is only skipped.
 
 Only whole-turn recognizers go this way (Whisper: :data:`REMOTE_PROVIDERS`). Streaming ones
 (PocketSphinx, Riva, Azure) stay in the front: their partials need the audio as it comes,
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from bridge.server.scale import call_with_retry
-from bridge.speech.asr.base import ASRError, PreparedWholeTurn, WholeTurnStream
+from bridge.speech.asr.base import ASRError, PartialGate, PreparedWholeTurn, WholeTurnStream
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,13 @@ class Recognizer:
             raise ASRError(f"the {self.asr.name} recognizer streams; it can't hear a turn whole")
         return stream.hear_whole(audio), os.getpid()
 
+    def partial(self, audio: np.ndarray, lang: str | None) -> tuple[str, int]:
+        """A quick hypothesis of a turn so far ("" from a recognizer that gives none)."""
+        stream = self.asr.new_stream(lang)
+        if not isinstance(stream, WholeTurnStream):
+            raise ASRError(f"the {self.asr.name} recognizer streams; it can't hear a turn whole")
+        return stream.hear_partial(audio), os.getpid()
+
 
 def remote_provider(asr_conf: Mapping[str, Any] | None) -> bool:
     """Whether the ``[asr]`` table names a recognizer the cluster can run for the front."""
@@ -79,8 +89,12 @@ def deploy(asr_conf: Mapping[str, Any] | None, replicas: int = 1,
 class RemoteASR:
     """A recognizer whose turns are heard on the cluster (16 kHz, as Whisper takes them)."""
 
-    def __init__(self, name: str, handle: Any, rate: int = 16000) -> None:
+    def __init__(self, name: str, handle: Any, rate: int = 16000, partial_interval: float = 1.0,
+                 min_partial_audio: float = 0.5) -> None:
+        """``partial_interval`` and ``min_partial_audio``: as the local recognizer's (the
+        ``[asr]`` table's keys); a ``partial_interval`` of 0 asks for no partials."""
         self.name, self.rate, self._handle = f"{name} (ray)", rate, handle
+        self.partial_interval, self.min_partial_audio = partial_interval, min_partial_audio
         self.replica_pids: set[int] = set()  # the replicas that heard this front's turns
 
     def new_stream(self, lang: str | None = None) -> RemoteTurn:
@@ -98,16 +112,57 @@ class RemoteASR:
         """The same call, not waited for: a prepared pass (:meth:`RemoteTurn.prepare`)."""
         return self._handle.transcribe.remote(audio, lang)
 
+    def start_partial(self, audio: np.ndarray, lang: str | None) -> Any:
+        """A partial's pass over the turn so far, not waited for."""
+        return self._handle.partial.remote(audio, lang)
+
 
 class RemoteTurn(PreparedWholeTurn):
     """One turn kept here and heard there, prepared at the user's pause as Whisper's own
-    stream is. No partials: each would be a pass over the turn so far on the cluster, and
-    the transcript the dialogue answers is the final one."""
+    stream is, with partials on the local stream's cadence, at most one in flight."""
 
     def __init__(self, provider: RemoteASR, lang: str | None) -> None:
         super().__init__()
         self._provider, self._lang = provider, lang
         self.rate = provider.rate
+        every = int(provider.partial_interval * provider.rate)
+        self._partials = PartialGate(every if every > 0 else None,
+                                     int(provider.min_partial_audio * provider.rate))
+        self._asked: Any = None  # the partial pass in flight
+
+    def _partial(self, pushed: int) -> str | None:
+        """The partial that came back since the last push, if its text is new; and a new
+        pass asked for when one is due and none is in flight (a due one is skipped while
+        one is: partials on a busy cluster come less often, never pile up)."""
+        text = None
+        if self._asked is not None:
+            try:
+                heard, pid = self._asked.result(timeout_s=0)
+            except TimeoutError:
+                pass  # still being heard
+            except Exception as exc:  # noqa: BLE001 - a dead replica: the next one is asked anew
+                log.info("a partial recognition pass failed (%s); skipped", type(exc).__name__)
+                self._asked = None
+            else:
+                self._asked = None
+                self._provider.replica_pids.add(pid)
+                text = self._partials.changed(heard) if heard else None
+        if self._partials.due(pushed) and self._asked is None:
+            self._asked = self._provider.start_partial(self._audio(), self._lang)
+        return text
+
+    def finish(self) -> str:
+        self._drop_partial()
+        return super().finish()
+
+    def cancel(self) -> None:
+        self._drop_partial()
+        super().cancel()
+
+    def _drop_partial(self) -> None:
+        asked, self._asked = self._asked, None
+        if asked is not None:
+            asked.cancel()
 
     def _start_pass(self, audio: np.ndarray) -> Any:
         return self._provider.start(audio, self._lang)

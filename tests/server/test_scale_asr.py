@@ -1,11 +1,14 @@
-"""serve --ray: a turn's final recognition pass (Whisper) on a Ray Serve replica of the real
-local cluster of ``.ci/run``: a flite-spoken turn is heard by a Ray worker, one call a turn,
-and a replica killed before the turn ends costs that call a retry."""
+"""serve --ray: a turn's recognition (Whisper) on a Ray Serve replica of the real local
+cluster of ``.ci/run``: a flite-spoken turn is heard by a Ray worker, one final call a turn,
+partials come back while it is spoken, and a replica killed before the turn ends costs the
+final call a retry."""
 
 from __future__ import annotations
 
 import os
+import time
 
+import numpy as np
 import pytest
 
 from tests.dialogue.conftest import flite_speech
@@ -41,8 +44,8 @@ def _words(text: str) -> list[str]:
 
 def _hear(asr, chunks, prepare: bool = False) -> str:
     stream = asr.new_stream("en")
-    for chunk in chunks:
-        assert stream.push(chunk) is None  # no partials: one call a turn
+    for chunk in chunks:  # at once: a partial asked for has no time to come back
+        stream.push(chunk)
     if prepare:  # the user paused: the pass starts before the turn ends
         stream.prepare()
     return stream.finish()
@@ -52,6 +55,28 @@ def test_a_flite_turn_is_transcribed_by_a_ray_worker(recognizer, turn):
     assert _words(_hear(recognizer, turn)) == _words(TURN)
     assert _words(_hear(recognizer, turn, prepare=True)) == _words(TURN)
     assert recognizer.replica_pids and os.getpid() not in recognizer.replica_pids
+
+
+def test_partials_come_back_while_the_turn_is_spoken_and_never_hold_up_the_audio(
+        recognizer, turn):
+    """Pushed in real time, as the dialogue pushes a microphone: a greedy pass over the turn
+    so far is asked for every second of audio and reported by a later push. No push waits
+    for the cluster."""
+    stream = recognizer.new_stream("en")
+    partials, slowest = [], 0.0
+    silence = [np.zeros(320, np.float32)] * 100  # the user's pause, 2 s
+    start = time.monotonic()
+    for k, chunk in enumerate([*turn, *silence]):
+        began = time.monotonic()
+        text = stream.push(chunk)
+        slowest = max(slowest, time.monotonic() - began)
+        if text is not None:
+            partials.append(text)
+        time.sleep(max(0.0, start + (k + 1) * 0.02 - time.monotonic()))
+    assert partials, "no partial came back in 2 s of pause"
+    assert _words(partials[0])[:2] == ["please", "open"]  # the turn's first second, heard there
+    assert slowest < 0.1  # the push never waited for a pass (one takes ~0.3 s here)
+    assert _words(stream.finish()) == _words(TURN)
 
 
 def test_a_killed_recognizer_costs_the_turn_a_retry(recognizer, turn):

@@ -154,6 +154,11 @@ class WholeTurnStream:
         self._final = self._final_pass(samples) if len(samples) else ""
         return self._final
 
+    def hear_partial(self, audio: np.ndarray) -> str:
+        """A quick hypothesis of a turn so far, given at once, the stream left open: what a
+        recognizer on another machine is asked for a partial. "" for one that gives none."""
+        return ""
+
     def _partial(self, pushed: int) -> str | None:
         """A new partial transcript after ``pushed`` more samples, or None (the default)."""
         return None

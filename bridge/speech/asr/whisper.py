@@ -190,6 +190,10 @@ class WhisperStream(PreparedWholeTurn):
             return None
         return self._partials.changed(self._transcribe(self._audio(), self._language, False))
 
+    def hear_partial(self, audio: np.ndarray) -> str:
+        """The greedy pass a partial is (beam 1), over ``audio``."""
+        return self._transcribe(np.asarray(audio, np.float32).reshape(-1), self._language, False)
+
     def _start_pass(self, audio: np.ndarray) -> concurrent.futures.Future[str]:
         return self._executor.submit(self._transcribe, audio, self._language, True)
 
