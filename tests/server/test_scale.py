@@ -90,6 +90,20 @@ async def test_a_say_is_synthesized_on_the_cluster_and_animated_here(cluster, re
     assert sum(m["n"] for m in msgs if m["type"] == "curves") > 60
 
 
+def test_bench_ray_splits_the_synthesis_hop_into_the_call_and_the_replicas_work(cluster,
+                                                                                 registry):
+    """``bench --ray``'s synthesis section: both sides, and the hop split by the replica's
+    own timing (values not held to targets: the machine is shared)."""
+    from bridge.server import scale
+    from bridge.tools import bench_ray
+
+    report = bench_ray.synthesis(registry, scale.remote_registry(registry, cluster), runs=2)
+    assert report["tts_first_audio_ms_local"] > 0 and report["tts_times_real_time_ray"] > 0
+    assert 0 < report["tts_first_audio_replica_synthesis_ms"] < report["tts_first_audio_ms_ray"]
+    assert report["tts_first_audio_call_overhead_ms"] == round(
+        report["tts_first_audio_ms_ray"] - report["tts_first_audio_replica_synthesis_ms"], 2)
+
+
 def test_a_killed_replica_costs_its_sentence_a_retry_not_an_error(cluster, registry):
     """Serve restarts a dead replica; the sentence in flight is retried and comes back."""
     import ray
