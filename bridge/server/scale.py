@@ -57,6 +57,21 @@ def connect(address: str) -> None:
                              f"{hint}") from None
 
 
+def run_app(app: Any, name: str) -> Any:
+    """``serve.run(app)`` as application ``name``, with Serve started without its HTTP proxy.
+
+    talkbridge calls its deployments through handles only. Serve's default proxy would bind
+    127.0.0.1:8000 on every node, for nothing: where anything else already holds that port
+    (a web app, another Serve), Serve's start failed half a minute later with a dead proxy
+    actor, and the front never opened. A Serve that is already running (another front
+    started it) is joined as it is, proxy or not.
+    """
+    from ray import serve
+
+    serve.start(proxy_location="Disabled")
+    return serve.run(app, name=name, route_prefix=None)
+
+
 def check_gpus(key: str, per_replica: float, replicas: int) -> None:
     """Refuse at start, in one line, replicas that ask for GPUs the cluster doesn't have:
     Serve would otherwise wait for them without end, and the front would never open."""
@@ -128,7 +143,7 @@ def deploy(tts_conf: Mapping[str, Any] | None, replicas: int = 1,
     deployment = serve.deployment(Synthesizer, name="Synthesizer").options(
         num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
         max_ongoing_requests=4)
-    return serve.run(deployment.bind(dict(tts_conf or {})), name=APP, route_prefix=None)
+    return run_app(deployment.bind(dict(tts_conf or {})), APP)
 
 
 class RemoteTTS:
