@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -33,6 +34,10 @@ INSTALL_HINT = "pip install 'talkbridge[ray]'"
 APP = "talkbridge-tts"
 #: Seconds a sentence may take on the cluster (queueing included) before it fails.
 CALL_TIMEOUT_S = 60.0
+#: Starts of a replica Serve tries before it gives up on a deployment. A replica that can't
+#: start (a voice or model missing on its node) fails the same way every time; Serve's own
+#: 20 tries kept the front waiting a minute or more before it said so.
+CONSTRUCTOR_TRIES = 3
 
 
 class RayUnavailable(RuntimeError):
@@ -69,7 +74,32 @@ def run_app(app: Any, name: str) -> Any:
     from ray import serve
 
     serve.start(proxy_location="Disabled")
-    return serve.run(app, name=name, route_prefix=None)
+    try:
+        return serve.run(app, name=name, route_prefix=None)
+    except RuntimeError as exc:  # "Deploying application … failed", and nothing of why
+        why = _replica_failure(name) or (str(exc).strip().splitlines() or [""])[0]
+        serve.delete(name)
+        why = re.sub(r"^[\w.]+\.(\w+): ", r"\1: ", why)  # the exception's class, not its module
+        why = why if len(why) <= 240 else why[:239] + "…"
+        raise RayUnavailable(f"[scale] the cluster could not start {name}: {why} (fix it "
+                             "where the replicas run; their logs: /tmp/ray/session_latest/logs/"
+                             "serve on that node)") from None
+
+
+def _replica_failure(name: str) -> str:
+    """The exception a failed deployment of application ``name`` ended with (the last line of
+    Serve's message for it: the replica's own error, e.g. a voice missing on that node)."""
+    from ray import serve
+
+    try:
+        app = serve.status().applications.get(name)
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the failure stands anyway
+        return ""
+    for deployment in (app.deployments.values() if app is not None else ()):
+        lines = [line.strip() for line in (deployment.message or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return ""
 
 
 def check_gpus(key: str, per_replica: float, replicas: int) -> None:
@@ -142,7 +172,7 @@ def deploy(tts_conf: Mapping[str, Any] | None, replicas: int = 1,
 
     deployment = serve.deployment(Synthesizer, name="Synthesizer").options(
         num_replicas=replicas, ray_actor_options={"num_cpus": cpus_per_replica},
-        max_ongoing_requests=4)
+        max_ongoing_requests=4, max_constructor_retry_count=CONSTRUCTOR_TRIES)
     return run_app(deployment.bind(dict(tts_conf or {})), APP)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.server.scale import call_with_retry, run_app
+from bridge.server.scale import CONSTRUCTOR_TRIES, call_with_retry, run_app
 from bridge.speech.asr.base import ASRError, PartialGate, PreparedWholeTurn, WholeTurnStream
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def deploy(asr_conf: Mapping[str, Any] | None, replicas: int = 1,
     deployment = serve.deployment(Recognizer, name="Recognizer").options(
         num_replicas=replicas,
         ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
-        max_ongoing_requests=4)
+        max_ongoing_requests=4,
+        max_constructor_retry_count=CONSTRUCTOR_TRIES)
     return run_app(deployment.bind(dict(asr_conf or {})), APP)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from blendshape.net.engine import Engine, NpState, NumpyStates, TorchEngine, join_np
 from blendshape.net.model import AudioToFace, ModelConfig
-from bridge.server.scale import call_with_retry, run_app
+from bridge.server.scale import CONSTRUCTOR_TRIES, call_with_retry, run_app
 
 APP = "talkbridge-network"
 #: Seconds one tick's step may take on the cluster (a replica's restart included) before it
@@ -113,7 +113,8 @@ def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
     deployment = serve.deployment(BatchedNetworkStep, name="NetworkStep").options(
         num_replicas=replicas,
         ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
-        max_ongoing_requests=2 * MAX_BATCH_CALLS)
+        max_ongoing_requests=2 * MAX_BATCH_CALLS,
+        max_constructor_retry_count=CONSTRUCTOR_TRIES)
     return run_app(deployment.bind(weights, engine), APP)
 
 
