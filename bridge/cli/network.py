@@ -119,7 +119,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         EVAL_TEXTS,
         FLITE_VOICES,
         evaluate_conditions,
+        format_differences,
         format_table,
+        paired_differences,
     )
 
     against = {f"network:{path.stem}": load_for_files(args.quality, path) for path in args.against}
@@ -132,7 +134,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         mandarin = evaluate_conditions(load_for_files(args.quality, args.weights), (CLEAN,),
                                        against=against, clips=kokoro_mandarin_clips())
         report.metrics["mandarin"] = mandarin.metrics[CLEAN]
+        report.per_clip["mandarin"] = mandarin.per_clip[CLEAN]
     print(json.dumps(report.metrics, indent=1) if args.json else format_table(report.metrics))
+    if not args.json:  # is a difference between two rows more than the draw of the clips?
+        print("\n" + format_differences(paired_differences(report.per_clip)))
     cost = ", ".join(f"{name} {s:.3f}" for name, s in report.seconds_per_clip.items())
     print(f"seconds a clip ({report.audio_seconds_per_clip:.2f} s of audio on average, per "
           f"condition): {cost}", file=sys.stderr)

@@ -23,7 +23,9 @@ from bridge.tools.evaluation import (
     Clip,
     energy,
     flite_clips,
+    format_differences,
     format_table,
+    paired_differences,
     teacher,
 )
 from bridge.tools.hama_baseline import Emission, phonemes
@@ -151,3 +153,47 @@ def test_a_mandarin_row_scores_the_network_on_kokoro_mandarin():
     assert network["closure_rate"] >= 0.75 and energy["closure_rate"] == 0.0
     assert network["viseme_accuracy"] > energy["viseme_accuracy"] + 0.2
     assert metrics["teacher_on_true_timings"]["viseme_accuracy"] == 1.0
+
+
+def _clips(n: int, **figures) -> list[dict[str, float]]:
+    """``n`` clips' rows: each figure a value per clip (a list) or the same for all."""
+    return [{k: (v[i] if isinstance(v, list) else v) for k, v in figures.items()}
+            for i in range(n)]
+
+
+def test_a_difference_that_every_clip_shows_is_marked_and_one_from_noise_is_not():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.3, 0.7, 24).tolist()
+    closure = [float("nan") if i % 4 == 0 else 0.8 for i in range(24)]  # clips without p/b/m
+    per_clip = {CLEAN: {
+        "network": _clips(24, viseme_accuracy=base, closure_rate=closure,
+                          false_closure_rate=0.02, jaw_correlation=0.8),
+        "better": _clips(24, viseme_accuracy=[b + 0.1 for b in base],
+                         closure_rate=[c - 0.05 for c in closure], false_closure_rate=0.02,
+                         jaw_correlation=(0.8 + rng.normal(0, 0.05, 24)).tolist()),
+        TEACHER: _clips(24, viseme_accuracy=1.0, closure_rate=1.0, false_closure_rate=0.0,
+                        jaw_correlation=1.0)}}
+    diffs = paired_differences(per_clip)[CLEAN]
+    assert list(diffs) == ["better"]  # the teacher is the reference, not a contender
+    d, lo, hi = diffs["better"]["viseme_accuracy"]
+    assert d == pytest.approx(0.1) and lo == pytest.approx(0.1) and hi == pytest.approx(0.1)
+    assert diffs["better"]["closure_rate"] == pytest.approx((-0.05, -0.05, -0.05))
+    assert diffs["better"]["false_closure_rate"] == (0.0, 0.0, 0.0)
+    d, lo, hi = diffs["better"]["jaw_correlation"]
+    assert lo < d < hi and lo < 0 < hi  # noise of ±0.05 a clip: no telling either way
+    line = format_differences(paired_differences(per_clip)).splitlines()[1]
+    assert line.split()[:4] == [CLEAN, "better", "viseme", "+0.100"]
+    assert "[+0.100, +0.100]*" in line and "closure -0.050 [-0.050, -0.050]*" in line
+    assert "jaw" in line and not line.rstrip().endswith("*")
+
+
+def test_eval_prints_each_rows_difference_from_the_network_with_its_interval(capsys):
+    need_flite()
+    assert main(["eval", "--voices", "kal", "--sentences", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = lines.index(next(x for x in lines if x.startswith("minus network, clip by clip")))
+    rows = [x.split() for x in lines[head + 1:]]
+    assert [r[:2] for r in rows][:1] == [[CLEAN, "energy_baseline"]]
+    # Loudness never seals the lips: the network's closures are all it gives up.
+    energy_row = lines[head + 1]
+    assert "closure -" in energy_row and "viseme -" in energy_row
