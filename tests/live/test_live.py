@@ -151,7 +151,15 @@ def test_a_48k_microphone_gets_the_16k_face_with_2_ms_of_resampling(model, speec
     assert live48.resampler.delay < 0.003 and live48.latency(0.01) < 0.075
     assert frames.shape == reference.shape
     jaw = rig.ARKIT_INDEX["jawOpen"]
-    assert np.abs(frames[:, :52] - reference[:, :52]).max() < 0.08
+    # What the network says follows the audio closely. The lips its closure decision seals
+    # (decide.py) ramp in over 0.05 of PP's lead, so where PP and the next viseme are neck
+    # and neck, the two resamplings' tiny differences move them more, in a frame or two.
+    # (Piper draws new noise every run: over 32 draws the network's own channels differed
+    # by 0.015 at most, the decided lips by up to 0.16 in at most 2 frames of 180.)
+    diff = np.abs(frames[:, :52] - reference[:, :52])
+    lips = [rig.ARKIT_INDEX[n] for n in ("mouthClose", "mouthPressLeft", "mouthPressRight")]
+    assert np.delete(diff, lips, axis=1).max() < 0.04
+    assert diff[:, lips].max() < 0.3 and (diff[:, lips].max(axis=1) > 0.05).sum() <= 3
     assert np.corrcoef(frames[:, jaw], reference[:, jaw])[0, 1] > 0.995
     # Any chunking of the 48 kHz audio gives the same 16 kHz samples.
     whole = LowLatencyResampler(48000).push(a48)
