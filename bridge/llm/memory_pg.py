@@ -28,6 +28,7 @@ from typing import Any
 
 from bridge.llm.base import ChatMessage
 from bridge.llm.memory import ROLES, MemoryStoreError, fit_history
+from bridge.ops.logs import first_line
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class PostgresMemory:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return first_line(str(exc), type(exc).__name__)
 
 
 def _redacted(url: str) -> str:

@@ -93,6 +93,12 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+def first_line(text: str, default: str = "") -> str:
+    """The first non-blank line of ``text`` (an exception's message, say), or ``default``:
+    errors reach users and logs as one line, whatever a library put in its message."""
+    return (text.strip().splitlines() or [default])[0]
+
+
 def install(level: int = logging.INFO, json_lines: bool = False,
             secrets: Iterable[str] = ()) -> None:
     """Configure the root logger's handlers (one on stderr if there are none)."""

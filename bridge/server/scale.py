@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from blendshape.phonemes import PhonemeSpan
+from bridge.ops.logs import first_line
 from bridge.speech.sentences import split_sentences
 from bridge.speech.tts.base import SpeechChunk, TTSError, TTSProvider, Voice
 from bridge.speech.tts.registry import TTSRegistry
@@ -54,7 +55,7 @@ def connect(address: str) -> None:
         ray.init(address=address, namespace="talkbridge", log_to_driver=False,
                  ignore_reinit_error=True, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - ray raises ConnectionError, RuntimeError, ...
-        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        why = first_line(str(exc), type(exc).__name__)[:120]
         hint = ("the head wants Ray's token: set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN unless "
                 "~/.ray/auth_token holds it") if "auth" in why.lower() or "token" in why.lower() \
             else "start one with `ray start --head` or fix the address"
@@ -77,7 +78,7 @@ def run_app(app: Any, name: str) -> Any:
     try:
         return serve.run(app, name=name, route_prefix=None)
     except RuntimeError as exc:  # "Deploying application … failed", and nothing of why
-        why = _replica_failure(name) or (str(exc).strip().splitlines() or [""])[0]
+        why = _replica_failure(name) or first_line(str(exc))
         serve.delete(name)
         why = re.sub(r"^[\w.]+\.(\w+): ", r"\1: ", why)  # the exception's class, not its module
         why = why if len(why) <= 240 else why[:239] + "…"
@@ -133,7 +134,7 @@ def call_with_retry(method: Any, *args: Any, what: str, fault: Callable[[str], E
         except keep:
             raise
         except Exception as exc:  # noqa: BLE001 - a dead replica, a lost node, a time-out
-            why = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
+            why = f"{type(exc).__name__}: {first_line(str(exc))[:120]}"
             if attempt == 2:
                 raise fault(f"the Ray cluster could not {what}: {why}") from None
             log.warning("Ray call to %s failed (%s); retrying on another replica", what, why)
