@@ -227,11 +227,11 @@ def evaluate_conditions(model, conditions: Sequence[str] = (CLEAN,), fps: int = 
                   float(np.mean(durations)), rows)
 
 
-#: The figures :func:`paired_differences` weighs (mouth_mae and lag follow the jaw's).
-COMPARED = ("viseme_accuracy", "closure_rate", "false_closure_rate", "jaw_correlation")
+#: The figures :func:`paired_differences` weighs (mouth_mae and lag follow the jaw's), each
+#: with the short name its line shows.
+COMPARED = {"viseme_accuracy": "viseme", "closure_rate": "closure",
+            "false_closure_rate": "false_closures", "jaw_correlation": "jaw"}
 Interval = tuple[float, float, float]  # the mean difference, and its interval's ends
-_SHORT = {"viseme_accuracy": "viseme", "closure_rate": "closure",
-          "false_closure_rate": "false_closures", "jaw_correlation": "jaw"}
 
 
 def paired_differences(per_clip: dict[str, dict[str, list[dict[str, float]]]],
@@ -273,15 +273,18 @@ def paired_differences(per_clip: dict[str, dict[str, list[dict[str, float]]]],
 
 
 def format_differences(diffs: dict[str, dict[str, dict[str, Interval]]],
-                       base: str = "network") -> str:
+                       base: str = "network", level: float = 0.95) -> str:
     """One line per condition × animator: each :data:`COMPARED` difference from ``base``
-    and its interval, marked ``*`` where the interval leaves 0 out."""
-    lines = [f"minus {base}, clip by clip (95 % interval over resampled clips; * leaves 0 out):"]
+    and its interval (at the ``level`` :func:`paired_differences` was given), marked ``*``
+    where the interval leaves 0 out."""
+    head = (f"minus {base}, clip by clip ({100 * level:g} % interval over resampled clips; "
+            "* leaves 0 out):")
+    lines = [head]
     width = max((len(n) for by in diffs.values() for n in by), default=0)
     cond = max((len(c) for c in diffs), default=0)
     for condition, by in diffs.items():
         for name, figures in by.items():
-            cells = "  ".join(f"{_SHORT[metric]} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            cells = "  ".join(f"{COMPARED[metric]} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
                               f"{'*' if lo > 0 or hi < 0 else ' '}"
                               for metric, (d, lo, hi) in figures.items())
             lines.append(f"{condition:<{cond}}  {name:<{width}}  {cells}")
