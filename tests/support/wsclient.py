@@ -8,6 +8,7 @@ from typing import Any
 import msgpack
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 def pack(msg: dict[str, Any]) -> bytes:
@@ -55,7 +56,19 @@ class Client:
                                 and m.get("state") == "end", timeout)
 
     async def close(self) -> None:
-        await self.ws.close()
+        """Close, reading what the server still sends until its close frame arrives.
+
+        A test that stopped reading leaves the queue full, so websockets stops reading the
+        socket; the server's close frame then waits behind the idle curves and ``close()``
+        gives up only after ``close_timeout`` (10 s: websockets issue 1555 says that is by
+        design). It cost the slow-reader test 20 s in about half its runs."""
+        closing = asyncio.ensure_future(self.ws.close())
+        try:
+            async for _ in self.ws:
+                pass
+        except ConnectionClosed:
+            pass
+        await closing
 
 
 def curves_array(msg: dict[str, Any], n_channels: int, encoding: str = "f16") -> np.ndarray:
