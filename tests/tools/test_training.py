@@ -39,8 +39,11 @@ def test_the_corpus_speaks_in_espeak_mbrola_piper_and_kokoro_voices_in_their_sha
     made = _minutes_by_kind(clips)
     for kind, share in OFFLINE_SHARES.items():  # each kind stops at the first clip past its budget
         assert share * 1.0 <= made[kind] < share * 1.0 + 0.25, (kind, made)
+    # As many recorded speakers as are installed, up to five in a minute (CI installs one).
     voices = {c.voice for c in clips if c.voice.startswith("mbrola:")}
-    assert len(voices) >= 5 and not voices & {f"mbrola:{db}" for db in MBROLA_SKIP}
+    installed = {voice.id for _, voice, _ in mbrola_voices(registry)}
+    assert voices <= installed and len(voices) >= min(5, len(installed))
+    assert not voices & {f"mbrola:{db}" for db in MBROLA_SKIP}
     # Every Kokoro clip is a new speaker: a mix of 2-3 voices, named in the clip.
     mixes = [c.voice for c in clips if c.voice.startswith("kokoro:")]
     assert len(set(mixes)) == len(mixes) >= 3
