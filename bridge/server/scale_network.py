@@ -114,7 +114,11 @@ def deploy(weights: str | None = None, engine: str = "auto", replicas: int = 1,
         num_replicas=replicas,
         ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica},
         max_ongoing_requests=2 * MAX_BATCH_CALLS,
-        max_constructor_retry_count=CONSTRUCTOR_TRIES)
+        max_constructor_retry_count=CONSTRUCTOR_TRIES,
+        # No access log: Serve writes a line a call, and every front calls once a 10 ms tick
+        # while a stream is live (a million lines a front in a three-hour show). Failures
+        # are still logged, on both sides.
+        logging_config={"enable_access_log": False})
     return run_app(deployment.bind(weights, engine), APP)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,15 +64,30 @@ def _stream_all(batcher: Batcher, clips: list[tuple[np.ndarray, int]]) -> list[n
     return [np.concatenate(w) for w in out]
 
 
+#: Where the head writes its Serve replicas' logs (``ray start``'s default temp dir).
+REPLICA_LOGS = Path("/tmp/ray/session_latest/logs/serve")
+
+
+def _replica_log_sizes() -> dict[Path, int]:
+    return {p: p.stat().st_size for p in REPLICA_LOGS.glob("replica_talkbridge-network_*.log")}
+
+
 def test_streams_stepped_on_the_cluster_are_the_in_process_ones(network, local, speech):
+    """... and a tick writes no line to the replica's log: Serve's access log would add one
+    a tick per front, 100 a second each, for as long as the show runs."""
     from bridge.server.scale_network import RemoteEngine
 
     remote = RemoteEngine(local, network)
+    before = _replica_log_sizes()
     here, there = _stream_all(Batcher(local), speech), _stream_all(Batcher(remote), speech)
     assert remote.replica_pids and os.getpid() not in remote.replica_pids  # a Ray worker ran it
     for a, b in zip(here, there):
         assert a.shape == b.shape and len(a) > 50
         assert np.abs(a - b).max() < 1e-4
+    after = _replica_log_sizes()
+    assert after, f"no replica log under {REPLICA_LOGS}"
+    written = b"".join(p.read_bytes()[before.get(p, 0):] for p in after)
+    assert b"CALL step" not in written, written.decode(errors="replace")[-500:]
 
 
 def test_calls_from_many_fronts_share_one_pass(network, local):
