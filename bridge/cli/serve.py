@@ -234,10 +234,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(server))
 
 
-def _replicas(conf: dict, key: str) -> int:
+def _replicas(conf: dict, key: str, least: int = 1) -> int:
     replicas = conf.get("scale", {}).get(key, 1)
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 1024:
-        raise SystemExit(f"talkbridge serve: [scale] {key} {replicas!r}: a whole number 1-1024")
+    if not isinstance(replicas, int) or isinstance(replicas, bool) \
+            or not least <= replicas <= 1024:
+        raise SystemExit(f"talkbridge serve: [scale] {key} {replicas!r}: a whole number "
+                         f"{least}-1024" + (" (0: in this process)" if least == 0 else ""))
     return replicas
 
 
@@ -251,9 +253,9 @@ def _gpus(conf: dict, key: str) -> float:
 
 
 def _on_ray(address: str, conf: dict, local, config):
-    """Speech synthesis, the network's streaming step and (for Whisper) recognition as Ray
-    Serve deployments on the cluster at ``address``: the registry to use, and the server's
-    ``network_on`` and ``asr``. One line and a non-zero exit when the head is unreachable or
+    """Speech synthesis, the network's streaming step (unless ``network_replicas = 0``) and
+    (for Whisper) recognition as Ray Serve deployments on the cluster at ``address``: the
+    registry to use, and the server's ``network_on`` and ``asr``. One line and a non-zero exit when the head is unreachable or
     Ray is missing, before the port opens."""
     from functools import partial
 
@@ -261,7 +263,9 @@ def _on_ray(address: str, conf: dict, local, config):
     from bridge.server import scale, scale_asr, scale_network
 
     replicas = _replicas(conf, "replicas")
-    network_replicas = _replicas(conf, "network_replicas")
+    # 0 keeps the network's step here: a Serve call costs a tick 4-7 ms of routing whatever
+    # it carries (docs/scaling.md), which a front with a few streams on a CPU can do without.
+    network_replicas = _replicas(conf, "network_replicas", least=0)
     asr_replicas = _replicas(conf, "asr_replicas")
     network_gpus, asr_gpus = _gpus(conf, "network_gpus"), _gpus(conf, "asr_gpus")
     if address != "auto":
@@ -280,9 +284,11 @@ def _on_ray(address: str, conf: dict, local, config):
         scale.check_gpus("network_gpus", network_gpus, network_replicas)
         scale.check_gpus("asr_gpus", asr_gpus if hear else 0.0, asr_replicas)
         handle = scale.deploy(conf.get("tts"), replicas=replicas)
-        network = scale_network.deploy(config.weights, config.engine, network_replicas,
-                                       gpus_per_replica=network_gpus)
-        remote = {"network_on": partial(scale_network.remote_engine, network)}
+        remote: dict = {}
+        if network_replicas:
+            network = scale_network.deploy(config.weights, config.engine, network_replicas,
+                                           gpus_per_replica=network_gpus)
+            remote["network_on"] = partial(scale_network.remote_engine, network)
         if hear:
             heard = scale_asr.deploy(asr_conf, replicas=asr_replicas, gpus_per_replica=asr_gpus)
             cadence = {k: float(asr_conf[k]) for k in ("partial_interval", "min_partial_audio")
@@ -290,9 +296,9 @@ def _on_ray(address: str, conf: dict, local, config):
             remote["asr"] = scale_asr.RemoteASR("whisper", heard, **cadence)
     except scale.RayUnavailable as exc:
         raise SystemExit(f"talkbridge serve: {exc}") from None
-    log.info("speech synthesis (%d replicas), the network's step (%d)%s on the Ray cluster at "
-             "%s", replicas, network_replicas, " and recognition" if "asr" in remote else "",
-             address)
+    log.info("speech synthesis (%d replicas), the network's step (%s)%s on the Ray cluster at "
+             "%s", replicas, network_replicas or "no: in this process",
+             " and recognition" if "asr" in remote else "", address)
     return scale.remote_registry(local, handle), remote
 
 

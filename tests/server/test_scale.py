@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import signal
@@ -51,6 +52,41 @@ def test_replicas_that_ask_for_a_gpu_the_cluster_lacks_are_one_line_at_start(ray
         "cluster has 0: start a GPU node with `ray start --address HEAD:6379 --num-gpus N`, "
         "or set network_gpus = 0 for CPUs"]
     assert "serving" not in run.stdout
+
+
+def test_network_replicas_0_keeps_the_network_here_and_speech_on_the_cluster(ray_address):
+    """``[scale] network_replicas = 0``: the front deploys no network step and steps its
+    streams itself (no ``network_on``), while its sentences are still spoken on the cluster."""
+    from ray import serve
+    from ray.serve.exceptions import RayServeException
+
+    from bridge.cli.serve import _on_ray
+    from bridge.server import scale, scale_network
+    from bridge.server.host import default_registry
+
+    scale.connect(ray_address)
+    with contextlib.suppress(RayServeException):  # no Serve running yet: nothing to delete
+        serve.delete(scale_network.APP)  # one that an earlier test left running
+    try:
+        registry, remote = _on_ray(ray_address, {"scale": {"network_replicas": 0}},
+                                   default_registry(), ServerConfig(port=0, warm_up=False))
+        assert "network_on" not in remote
+        assert scale_network.APP not in serve.status().applications
+        provider, voice = registry.resolve(None)
+        chunk = next(iter(provider.synthesize("Hello there.", voice)))
+        assert chunk.meta["replica_pid"] != os.getpid()
+    finally:
+        serve.delete(scale.APP)
+
+
+def test_replica_counts_out_of_range_are_one_line():
+    from bridge.cli.serve import _replicas
+
+    with pytest.raises(SystemExit, match=r"\[scale\] network_replicas -1: a whole number 0-1024 "
+                                         r"\(0: in this process\)"):
+        _replicas({"scale": {"network_replicas": -1}}, "network_replicas", least=0)
+    with pytest.raises(SystemExit, match=r"\[scale\] replicas 0: a whole number 1-1024$"):
+        _replicas({"scale": {"replicas": 0}}, "replicas")
 
 
 @pytest.fixture(scope="module")
