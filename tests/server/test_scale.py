@@ -61,6 +61,7 @@ def test_network_replicas_0_keeps_the_network_here_and_speech_on_the_cluster(ray
     from ray.serve.exceptions import RayServeException
 
     from bridge.cli.serve import _on_ray
+    from bridge.dialogue.config import DialogueConfig
     from bridge.server import scale, scale_network
     from bridge.server.host import default_registry
 
@@ -68,9 +69,12 @@ def test_network_replicas_0_keeps_the_network_here_and_speech_on_the_cluster(ray
     with contextlib.suppress(RayServeException):  # no Serve running yet: nothing to delete
         serve.delete(scale_network.APP)  # one that an earlier test left running
     try:
+        # No dialogue, so no recognizer either: one left running would hold half a CPU of
+        # the head that the lost-node test's replicas need.
+        config = ServerConfig(port=0, warm_up=False, dialogue=DialogueConfig(enabled=False))
         registry, remote = _on_ray(ray_address, {"scale": {"network_replicas": 0}},
-                                   default_registry(), ServerConfig(port=0, warm_up=False))
-        assert "network_on" not in remote
+                                   default_registry(), config)
+        assert "network_on" not in remote and "asr" not in remote
         assert scale_network.APP not in serve.status().applications
         provider, voice = registry.resolve(None)
         chunk = next(iter(provider.synthesize("Hello there.", voice)))
