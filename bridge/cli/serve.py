@@ -255,8 +255,8 @@ def _gpus(conf: dict, key: str) -> float:
 def _on_ray(address: str, conf: dict, local, config):
     """Speech synthesis, the network's streaming step (unless ``network_replicas = 0``) and
     (for Whisper) recognition as Ray Serve deployments on the cluster at ``address``: the
-    registry to use, and the server's ``network_on`` and ``asr``. One line and a non-zero exit when the head is unreachable or
-    Ray is missing, before the port opens."""
+    registry to use, and the server's ``network_on`` and ``asr``. One line and a non-zero
+    exit when the head is unreachable or Ray is missing, before the port opens."""
     from functools import partial
 
     from bridge.ops import reach
