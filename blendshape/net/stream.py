@@ -253,12 +253,23 @@ class Batcher:
         return self.step([stream], [stream.features(pcm, last)])[0]
 
 
+def converter_wait(fps: float) -> float:
+    """Seconds a full frame at ``fps`` can wait, past its moment, for the network frame after
+    it (the :class:`FrameRateConverter` releases it then): 6.7 ms at 60 fps, whose frames
+    fall on a network frame or a third or two thirds past one; under 10 ms at any rate."""
+    pos = np.arange(1000) * FRAME_RATE / fps
+    return float((np.ceil(pos - 1e-9) - pos).max()) / FRAME_RATE
+
+
 @dataclass
 class FrameRateConverter:
     """Network frames (100 fps, arriving in pieces) → full frames at ``fps``, incrementally.
 
-    Frame k is released once the two network frames around k/fps exist (or at the end), so
-    the output equals :func:`to_full_frames` of everything at once.
+    Frame k is released as soon as the network frames it reads exist (or at the end), so
+    the output equals :func:`to_full_frames` of everything at once: the two around k/fps,
+    or, where k/fps falls on a network frame, that one alone. Waiting for one more than
+    that (as this did until 2026-12) held two 60 fps frames in three back by 10 ms for
+    nothing: 6.7 ms of every live stream's latency on average.
     """
 
     fps: float
@@ -273,8 +284,8 @@ class FrameRateConverter:
             return np.zeros((0, len(rig.ALL_CHANNELS)), np.float32)
         if last:
             end = int(np.ceil(total * self.fps / FRAME_RATE - 1e-9))
-        else:  # frames whose upper neighbour already exists
-            end = int(np.floor((total - 2) * self.fps / FRAME_RATE)) + 1 if total >= 2 else 0
+        else:  # frames at k/fps <= the newest network frame: what they read is here
+            end = int(np.floor((total - 1) * self.fps / FRAME_RATE + 1e-9)) + 1
         ks = np.arange(self.next_frame, max(end, self.next_frame))
         full = _interpolate(self._weights, ks * FRAME_RATE / self.fps - self._offset)
         self.next_frame += len(ks)

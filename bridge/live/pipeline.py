@@ -43,7 +43,7 @@ from blendshape.layers.life import LIFE_MEMORY, LifeConfig, LifeLayer
 from blendshape.net.engine import Engine
 from blendshape.net.features import FRAME_RATE, HOP, SAMPLE_RATE
 from blendshape.net.model import AudioToFace
-from blendshape.net.stream import Batcher, FrameRateConverter, Stream, as_engine
+from blendshape.net.stream import Batcher, FrameRateConverter, Stream, as_engine, converter_wait
 from bridge.live.audio_in import (
     AudioDeviceError,
     AudioSource,
@@ -155,7 +155,8 @@ class LiveAnimator:
     def latency(self, chunk: float) -> float:
         """Worst-case algorithmic delay, sample captured → its frame out (no compute).
 
-        Look-ahead and hop, the frame-rate converter's wait for the next network frame, the
+        Look-ahead and hop, the frame-rate converter's wait for the network frame after a
+        frame's moment (:func:`~blendshape.net.stream.converter_wait`: 6.7 ms at 60 fps), the
         chunk, the resampler's delay when not at 16 kHz (~2 ms above, soxr's ~40 below), and
         for a model that hears several frames a step, a frame's wait for its partners.
         """
@@ -164,7 +165,7 @@ class LiveAnimator:
         else:
             resampler = 0.04 if self.rate != SAMPLE_RATE else 0.0
         held = (self.engine.config.stack - 1) / FRAME_RATE
-        return self.lookahead + 1.0 / FRAME_RATE + chunk + resampler + held
+        return self.lookahead + converter_wait(self.fps) + chunk + resampler + held
 
     def set_emotion(self, emotion: Emotion, at: float) -> None:
         """Ramp to ``emotion`` from ``at`` seconds of audio on (see :class:`EmotionTrack`)."""

@@ -126,6 +126,25 @@ def test_frame_rate_converter_equals_one_pass(fps, piece):
     np.testing.assert_allclose(np.concatenate(parts), to_full_frames(weights, fps), atol=1e-6)
 
 
+@pytest.mark.parametrize("fps", [60, 30, 25, 50])
+def test_frame_rate_converter_releases_a_frame_as_soon_as_what_it_reads_exists(fps):
+    """Frame k reads network frames floor(k·100/fps) and the one after (that one alone where
+    k·100/fps is whole): it must come out with the push that completes them, not 10 ms
+    later (the converter used to wait for one network frame more)."""
+    from blendshape.net.stream import FrameRateConverter, converter_wait
+
+    conv, released_at = FrameRateConverter(fps), []
+    for total in range(1, 80):  # one network frame a push
+        released_at += [total] * len(conv.push(np.zeros((1, 67), np.float32)))
+    for k, total in enumerate(released_at):
+        pos = k * FRAME_RATE / fps
+        assert total == int(np.ceil(pos - 1e-9)) + 1, (k, pos, total)
+    assert converter_wait(fps) == pytest.approx(
+        max(np.ceil(k * FRAME_RATE / fps - 1e-9) - k * FRAME_RATE / fps for k in range(fps))
+        / FRAME_RATE)
+    assert converter_wait(60) == pytest.approx(1 / 150)  # two thirds of a network frame
+
+
 class _FullCard(AudioToFace):
     """Raises CUDA's out-of-memory error on the first ``fail`` steps (the real one needs a GPU
     that is full; the error type and the recovery path are the real ones)."""
