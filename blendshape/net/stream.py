@@ -10,6 +10,7 @@ ONNX Runtime on a CPU (:mod:`blendshape.net.engine`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,10 +195,16 @@ class Stream:
         frame without its partner waits for the next chunk (10 ms at most, none with 20 ms
         chunks), and the last step is filled with silence.
         """
+        return stream_features([self], [(pcm, last)])[0]
+
+    def _at_16k(self, pcm: np.ndarray, last: bool) -> np.ndarray:
         audio = np.asarray(pcm, np.float32)
         if self._resampler is not None:
             audio = self._resampler.resample_chunk(audio, last=last)
-        feats = self._framer.push(audio)
+        return audio
+
+    def _whole_steps(self, feats: np.ndarray, last: bool) -> np.ndarray:
+        """New frames → what the network hears now: silence past the end, whole steps."""
         if last:  # let the look-ahead see past the end: silence
             feats = np.concatenate([feats, np.repeat(_SILENCE, self.model.config.lookahead, axis=0)])
         stack = self.model.config.stack
@@ -210,6 +217,17 @@ class Stream:
         whole = len(feats) - len(feats) % stack
         feats, self._held = feats[:whole], feats[whole:]
         return feats
+
+
+def stream_features(streams: Sequence[Stream], audio: Sequence[tuple[np.ndarray, bool]]
+                    ) -> list[np.ndarray]:
+    """Each stream's :meth:`Stream.features` of its (pcm, last), computed together: one
+    spectrum for every stream's new frames and one noise-floor pass per frame count, so
+    a server's tick costs a few vector operations per frame, not per stream (256
+    streams' features took 19 ms of a 20 ms tick one by one)."""
+    pcms = [s._at_16k(pcm, last) for s, (pcm, last) in zip(streams, audio)]
+    feats = StreamingLogMel.push_many([s._framer for s in streams], pcms)
+    return [s._whole_steps(f, last) for s, f, (_, last) in zip(streams, feats, audio)]
 
 
 class Batcher:

@@ -28,7 +28,7 @@ import numpy as np
 
 from blendshape.net.engine import Engine
 from blendshape.net.model import AudioToFace
-from blendshape.net.stream import Batcher, Stream, animate_clip, load_for_files
+from blendshape.net.stream import Batcher, Stream, animate_clip, load_for_files, stream_features
 from bridge.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class AsyncBatcher:
 
     def _step(self, streams: list[Stream], audio: list[tuple[np.ndarray, bool]]) -> list[np.ndarray]:
         """In the worker thread: features, then one batched model step."""
-        feats = [s.features(pcm, last) for s, (pcm, last) in zip(streams, audio)]
+        feats = stream_features(streams, audio)
         return self.batcher.step(streams, feats)
 
     async def close(self) -> None:

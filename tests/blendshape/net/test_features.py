@@ -101,3 +101,54 @@ def test_clean_speech_passes_untouched():
     as it was trained to."""
     audio = _bursts_in_noise(0.0003)
     np.testing.assert_allclose(log_mel(audio, denoise=True), log_mel(audio), atol=1e-5)
+
+
+def _streams_at_their_own_phases(count: int, seed: int) -> list[np.ndarray]:
+    """Noisy bursts of different loudness, each stream to be joined at its own moment."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        t = np.arange(3 * 16_000) / 16_000
+        buzz = rng.uniform(0, 0.5) * np.sin(2 * np.pi * rng.uniform(100, 300) * t) * ((t % 0.3) < 0.15)
+        out.append((buzz + rng.uniform(0.001, 0.1) * rng.normal(size=len(t))).astype(np.float32))
+    return out
+
+
+def test_many_noise_floors_together_give_each_its_own_numbers():
+    """A server's tick advances every stream's floor at once (NoiseFloor.push_many): each
+    stream gets what its floor alone gives, though they started at different moments (so
+    their blocks end on different frames) and some are still settling."""
+    audios = _streams_at_their_own_phases(9, 4)
+    mels = [log_mel(a) for a in audios]
+    alone, together = [NoiseFloor() for _ in mels], [NoiseFloor() for _ in mels]
+    for j, (one, many, m) in enumerate(zip(alone, together, mels)):
+        one.push(m[:7 * j]), many.push(m[:7 * j])  # frames 0, 7, 14 ... 56 heard before
+    for k in range(80, 200, 2):
+        frames = np.stack([m[k:k + 2] for m in mels])
+        each = np.stack([f.push(x) for f, x in zip(alone, frames)])
+        np.testing.assert_allclose(NoiseFloor.push_many(together, frames), each, atol=1e-6, rtol=0)
+        assert [f._frame for f in together] == [f._frame for f in alone]
+
+
+def test_many_streams_features_together_equal_their_own():
+    """StreamingLogMel.push_many: any chunk sizes, empty ones too, one spectrum for all."""
+    audios = _streams_at_their_own_phases(7, 5)
+    rng = np.random.default_rng(6)
+    alone = [StreamingLogMel(denoise=True) for _ in audios]
+    together = [StreamingLogMel(denoise=True) for _ in audios]
+    sent = [int(s) for s in rng.integers(0, 8_000, len(audios))]
+    for f1, f2, a, s in zip(alone, together, audios, sent):
+        f1.push(a[:s]), f2.push(a[:s])
+    frames = 0
+    for _ in range(60):
+        sizes = rng.integers(0, 700, len(audios))
+        chunks = [a[s:s + n] for a, s, n in zip(audios, sent, sizes)]
+        sent = [s + len(c) for s, c in zip(sent, chunks)]
+        for x, y in zip([f.push(c) for f, c in zip(alone, chunks)],
+                        StreamingLogMel.push_many(together, chunks)):
+            assert x.shape == y.shape
+            # BLAS rounds a batch of spectra a little differently (1e-7), and where the
+            # floor takes 99 % of a band off, the log shows it 100× larger.
+            np.testing.assert_allclose(y, x, atol=5e-4, rtol=0)
+            frames += len(x)
+    assert frames > 500

@@ -10,7 +10,13 @@ from blendshape.net.decide import seal_decided_closures
 from blendshape.net.engine import OrtEngine, engine_for
 from blendshape.net.features import FRAME_RATE, log_mel
 from blendshape.net.model import AudioToFace, ModelConfig
-from blendshape.net.stream import Batcher, Stream, animate_clip, to_full_frames
+from blendshape.net.stream import (
+    Batcher,
+    Stream,
+    animate_clip,
+    stream_features,
+    to_full_frames,
+)
 
 
 @pytest.fixture(scope="module", params=[(1, False, False), (2, False, False), (1, True, True)],
@@ -81,13 +87,15 @@ def test_batched_streams_equal_single_streams(model, engine):
     sent = [0] * len(audios)
     tick = 0
     # Streams join and leave the batch and send 10 or 20 ms a tick, so a tick batches
-    # groups of different lengths and streams whose states were last advanced apart.
+    # groups of different lengths and streams whose states were last advanced apart. Their
+    # features are computed together, as the server's tick does (noise floors included).
     while any(n < len(a) for n, a in zip(sent, audios)):
-        feats = []
-        for j, (stream, audio) in enumerate(zip(streams, audios)):
+        chunks = []
+        for j, audio in enumerate(audios):
             size = 160 * (1 + j % 2) if (tick + j) % 3 else 0
-            feats.append(stream.features(audio[sent[j]:sent[j] + size]))
+            chunks.append((audio[sent[j]:sent[j] + size], False))
             sent[j] += size
+        feats = stream_features(streams, chunks)
         for j, weights in enumerate(batcher.step(streams, feats)):
             outs[j].append(weights)
         tick += 1
