@@ -177,6 +177,8 @@ def _network(runs: int) -> dict[str, float]:
         torch.set_num_threads(threads)
     for prefix, engine in engines.items():  # batches: the server's threads
         report.update(_batches(prefix, engine, runs))
+    report.update(_front_ticks(engines["network"] if "network" in engines else
+                               engines["network_torch"], runs))
     return report
 
 
@@ -236,6 +238,41 @@ def _batches(prefix: str, engine: Any, runs: int) -> dict[str, float]:
         if per_tick < 0.02:
             sustained = n
     out[f"{prefix}_streams_sustained_cpu"] = sustained
+    return out
+
+
+def _front_ticks(engine: Any, runs: int) -> dict[str, float]:
+    """A front's whole tick for n ``audio_in`` streams: every stream's 20 ms of audio to
+    log-mel (noise floors included, as the server computes them, all streams together),
+    then the batched step. The batch figures above start from features already made;
+    a front pays for them too, per stream, and at 256 streams they cost more than the step.
+    Beside it, the same features one stream at a time (how the server made them before)."""
+    from blendshape.net.stream import Batcher, Stream, stream_features
+
+    rng = np.random.default_rng(1)
+    out: dict[str, float] = {}
+    sustained = 0
+    for n in (1, 8, 64, 256):
+        audio = (0.05 * rng.normal(size=(n, 16_000))).astype(np.float32)
+        batcher = Batcher(engine)
+        ticks: dict[str, list[float]] = {"together": [], "one_by_one": []}
+        for way, times in ticks.items():
+            streams = [Stream(engine, 16_000) for _ in range(n)]
+            for i in range(0, max(3, runs // 2) * 320 + 6_400, 320):  # 0.2 s to settle
+                start = time.perf_counter()
+                chunks = [(a[i:i + 320], False) for a in audio]
+                feats = (stream_features(streams, chunks) if way == "together" else
+                         [s.features(*c) for s, c in zip(streams, chunks)])
+                batcher.step(streams, feats)
+                if i >= 6_400:
+                    times.append(time.perf_counter() - start)
+        per_tick = statistics.median(ticks["together"])
+        out[f"network_front_tick_{n}_ms"] = round(1000 * per_tick, 2)
+        out[f"network_front_tick_{n}_one_by_one_ms"] = round(
+            1000 * statistics.median(ticks["one_by_one"]), 2)
+        if per_tick < 0.02:
+            sustained = n
+    out["network_front_streams_sustained_cpu"] = sustained
     return out
 
 

@@ -31,6 +31,11 @@ def test_network_section_reports_streams_files_and_batches():
         assert all(b > 0 for b in batches)
         assert batches[-1] < 512 * single / 4, prefix
         assert report[f"{prefix}_streams_sustained_cpu"] in (0, 1, 8, 32, 64, 128, 256, 512)
+    # A front's whole tick: features for every stream, then the step.
+    for n in (1, 8, 64, 256):
+        assert report[f"network_front_tick_{n}_ms"] > 0
+        assert report[f"network_front_tick_{n}_one_by_one_ms"] > 0
+    assert report["network_front_streams_sustained_cpu"] in (0, 1, 8, 64, 256)
 
 
 def test_the_voices_section_puts_piper_and_kokoro_side_by_side():
