@@ -57,6 +57,12 @@ class ModelConfig:
                              "offline (bidirectional) model")
 
 
+#: The shipped realtime model's: it hears through the causal noise floor and seals the lips
+#: where its viseme head decides p/b/m. ``talkbridge train`` starts a realtime run from it,
+#: so new weights hear and decide as the shipped ones do (they were trained on plain log-mel
+#: and given both afterwards: model card).
+REALTIME = ModelConfig(denoise=True, decide_closures=True)
+
 #: The offline quality model: the whole clip both ways, wider convolutions, no delay.
 OFFLINE = ModelConfig(hidden=160, kernel=5, lookahead=0, bidirectional=True, dropout=0.3)
 

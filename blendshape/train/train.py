@@ -2,7 +2,9 @@
 
 The loss asks for three things a viewer notices: the right mouth shape (cross-entropy on the
 ARKit weights, mouth channels weighted up), the right viseme (cross-entropy against the
-teacher's distribution), and no jitter (L1 on frame-to-frame differences).
+teacher's distribution), and no jitter (L1 on frame-to-frame differences). With
+``states_weight``, the realtime network also learns to predict Whisper's encoder states of
+what it hears (:mod:`blendshape.train.distill`), through a head that is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from blendshape.net.features import log_mel
 from blendshape.net.model import N_ARKIT, AudioToFace, ModelConfig
 from blendshape.train import augment
 from blendshape.train.corpus import Clip
+from blendshape.train.distill import StatesHead, WhisperStates
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class TrainConfig:
     viseme_weight: float = 0.3  # the viseme cross-entropy's share of the loss
     init: str = ""             # start from these weights (fine-tuning), not from random ones
     augment: str = "light"     # how much noise and telephone band (augment.PROFILES)
+    states_weight: float = 0.0  # Whisper's states distilled into the realtime GRU (distill.py)
 
 
 class ResumeMismatch(ValueError):
@@ -54,16 +58,18 @@ class ResumeMismatch(ValueError):
 
 #: What must match for a checkpoint to resume this run; threads and the interval may change.
 _RUN_KEYS = ("steps", "batch", "crop", "lr", "variants", "seed", "warp", "viseme_weight", "init",
-             "augment")
+             "augment", "states_weight")
 
 Progress = Callable[[int, int, float], None]  # (steps done, steps in all, last loss)
 
 
 def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator,
-              featurize: Callable[[np.ndarray], np.ndarray] = log_mel, profile: str = "light"
-              ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(features, targets) pairs: each clip clean and in ``variants`` augmented versions."""
-    out = []
+              featurize: Callable[[np.ndarray], np.ndarray] = log_mel, profile: str = "light",
+              states: Callable[[np.ndarray], np.ndarray] | None = None
+              ) -> list[tuple[np.ndarray, ...]]:
+    """(features, targets) pairs: each clip clean and in ``variants`` augmented versions;
+    with ``states``, (features, targets, Whisper's states of the same audio) triples."""
+    out: list[tuple[np.ndarray, ...]] = []
     for clip in clips:
         versions = [(clip.audio, clip.targets)]
         for _ in range(variants):
@@ -71,28 +77,35 @@ def _examples(clips: Sequence[Clip], variants: int, rng: np.random.Generator,
             versions.append((audio, targets))
         for audio, targets in versions:
             feats = featurize(audio)
-            n = min(len(feats), len(targets))
+            heard = states(audio) if states is not None else None
+            n = min(len(feats), len(targets), len(heard) if heard is not None else len(feats))
             if n > 10:
-                out.append((feats[:n], targets[:n]))
+                out.append((feats[:n], targets[:n]) if heard is None else
+                           (feats[:n], targets[:n], heard[:n]))
     return out
 
 
 def _batch(examples, size: int, crop: int, rng: np.random.Generator, warp: float = 0.0):
-    feats, targets = [], []
+    """Random crops: (features, targets) tensors, and Whisper's states where examples have them."""
+    feats, targets, states = [], [], []
     for i in rng.integers(0, len(examples), size):
-        f, t = examples[i]
+        f, t, *s = examples[i]
         start = int(rng.integers(0, max(1, len(f) - crop)))
         f, t = f[start:start + crop], t[start:start + crop]
+        s = [x[start:start + crop] for x in s]
         if warp:
             f = augment.warp_mel(f, float(rng.uniform(1 - warp, 1 + warp)))
         pad = crop - len(f)
         if pad:  # short clip: pad with its own silence (first frame) and rest targets
             f = np.concatenate([f, np.repeat(f[:1], pad, axis=0)])
             t = np.concatenate([t, np.repeat(t[-1:], pad, axis=0)])
+            s = [np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) for x in s]
         feats.append(f)
         targets.append(t)
-    return (torch.from_numpy(np.stack(feats).astype(np.float32)),
-            torch.from_numpy(np.stack(targets).astype(np.float32)))
+        states += s
+    out = (torch.from_numpy(np.stack(feats).astype(np.float32)),
+           torch.from_numpy(np.stack(targets).astype(np.float32)))
+    return out + (torch.from_numpy(np.stack(states).astype(np.float32)),) if states else out
 
 
 def loss_fn(model: AudioToFace, feats: torch.Tensor, targets: torch.Tensor,
@@ -130,25 +143,38 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     started = time.time()
     ear = isinstance(model_config, EarConfig)
+    if config.states_weight and (ear or model_config.stack != 1):
+        raise ValueError("states_weight distils Whisper's states into the realtime network "
+                         "(one frame a step); the offline model hears them itself")
     examples = _examples(clips, config.variants, rng,
                          EarFeatures(model_config.inputs) if ear
                          else functools.partial(log_mel, denoise=model_config.denoise),
-                         config.augment)
-    frames = sum(len(f) for f, _ in examples)
+                         config.augment, WhisperStates() if config.states_weight else None)
+    frames = sum(len(ex[0]) for ex in examples)
     log.info("%d examples, %.1f min of audio, features in %.0f s", len(examples),
              frames / 6000, time.time() - started)
-    model = _initial_model(config, model_config, _moments(examples)).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    model = _initial_model(config, model_config, _moments([ex[0] for ex in examples])).to(dev)
+    head = (StatesHead(model_config.hidden, *_moments([ex[2] for ex in examples])).to(dev)
+            if config.states_weight else None)
+    heard: list[torch.Tensor] = []  # the top GRU layer's outputs, for the states' loss
+    hook = (model.gru.register_forward_hook(lambda module, args, out: heard.append(out[0]))
+            if head is not None else None)
+    params = [*model.parameters(), *(head.parameters() if head is not None else ())]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     first = 0
     if resume and checkpoint is not None and checkpoint.exists():
-        first = _restore(checkpoint, model, opt, rng, config)
+        first = _restore(checkpoint, model, opt, rng, config, head)
         log.info("resumed %s at step %d/%d", checkpoint, first, config.steps)
     for step in range(first, config.steps):
         lr = config.lr * 0.5 * (1 + math.cos(math.pi * step / config.steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        feats, targets = _batch(examples, config.batch, config.crop, rng, config.warp)
+        feats, targets, *states = _batch(examples, config.batch, config.crop, rng, config.warp)
+        heard.clear()
         loss = loss_fn(model, feats.to(dev), targets.to(dev), config.viseme_weight)
+        if head is not None:
+            loss = loss + config.states_weight * head.loss(heard[0], states[0].to(dev),
+                                                           model.config.lookahead)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -160,7 +186,9 @@ def train(clips: Sequence[Clip], config: TrainConfig = TrainConfig(),
             log.info("step %d/%d loss %.4f lr %.2e (%.0f s)", done, config.steps, loss.item(), lr,
                       time.time() - started)
         if checkpoint is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-            _save(checkpoint, model, opt, rng, config, done)
+            _save(checkpoint, model, opt, rng, config, done, head)
+    if hook is not None:
+        hook.remove()
     return model.cpu().eval()
 
 
@@ -168,11 +196,11 @@ class InitMismatch(ValueError):
     """``init`` weights whose shape differs from the model asked for."""
 
 
-def _moments(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _moments(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation over every frame, without one big copy."""
-    total = sum(len(f) for f, _ in examples)
-    s = sum(f.astype(np.float64).sum(axis=0) for f, _ in examples)
-    s2 = sum((f.astype(np.float64) ** 2).sum(axis=0) for f, _ in examples)
+    total = sum(len(f) for f in arrays)
+    s = sum(f.astype(np.float64).sum(axis=0) for f in arrays)
+    s2 = sum((f.astype(np.float64) ** 2).sum(axis=0) for f in arrays)
     mean = s / total
     std = np.sqrt(np.maximum(s2 / total - mean ** 2, 0.0))
     return mean.astype(np.float32), std.astype(np.float32)
@@ -217,11 +245,13 @@ def _run(config: TrainConfig) -> dict[str, object]:
 
 
 def _save(path: Path, model: AudioToFace, opt: torch.optim.Optimizer, rng: np.random.Generator,
-          config: TrainConfig, step: int) -> None:
+          config: TrainConfig, step: int, head: StatesHead | None = None) -> None:
     """Write the resumable state atomically: a kill mid-write leaves the previous one intact."""
     state = {"model": model.checkpoint(), "optimizer": opt.state_dict(), "step": step,
              "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
              "run": _run(config)}
+    if head is not None:  # trained with the network, dropped from the weights it ships
+        state["states_head"] = head.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -229,7 +259,7 @@ def _save(path: Path, model: AudioToFace, opt: torch.optim.Optimizer, rng: np.ra
 
 
 def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
-             rng: np.random.Generator, config: TrainConfig) -> int:
+             rng: np.random.Generator, config: TrainConfig, head: StatesHead | None = None) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         # Fields added since the checkpoint was written had their defaults then: fill them.
@@ -245,6 +275,8 @@ def _restore(path: Path, model: AudioToFace, opt: torch.optim.Optimizer,
         raise ResumeMismatch(f"{path} is from another run ({differ}): start over without "
                              "--resume, or resume with the options it was started with")
     model.load_state_dict(state["model"]["state_dict"])
+    if head is not None:
+        head.load_state_dict(state["states_head"])
     opt.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["numpy_rng"]
     torch.set_rng_state(state["torch_rng"])

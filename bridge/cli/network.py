@@ -79,6 +79,10 @@ def add_train(sub) -> None:
     train.add_argument("--lr", type=float, default=2e-3,
                        help="peak learning rate of the cosine schedule (default 2e-3; a "
                             "fine-tune wants less, e.g. 5e-4)")
+    train.add_argument("--states-weight", type=float, default=0.0,
+                       help="realtime model: also learn to predict Whisper tiny.en's encoder "
+                            "states of what it hears, this share of the loss (0.5 in the model "
+                            "card's probe; 0: off); the shipped weights stay the same size")
 
 
 
@@ -146,16 +150,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from blendshape.net.ear_model import EarConfig
-    from blendshape.net.model import ModelConfig
+    from blendshape.net.model import REALTIME
     from blendshape.train.train import TrainConfig, train
     from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
     from bridge.ops.progress import ProgressBar
 
     started = time.time()
     offline = args.quality == "offline"
-    if offline and (args.lookahead or (args.stack or 1) > 1 or args.warp):  # before the corpus
-        raise SystemExit("talkbridge train: --lookahead, --stack and --warp are for the realtime "
-                         "model; the offline model hears the whole file through Whisper")
+    if offline and (args.lookahead or (args.stack or 1) > 1 or args.warp
+                    or args.states_weight):  # before the corpus
+        raise SystemExit("talkbridge train: --lookahead, --stack, --warp and --states-weight are "
+                         "for the realtime model; the offline model hears the whole file "
+                         "through Whisper")
+    if args.states_weight and (args.stack or 1) > 1:
+        raise SystemExit("talkbridge train: --states-weight needs one frame a step (no --stack)")
+    if args.states_weight:  # the states need Whisper's weights: say so before the corpus
+        from blendshape.net.ear import EarMissing, WhisperEar
+
+        try:
+            WhisperEar().load()
+        except EarMissing as exc:
+            raise SystemExit(f"talkbridge train: --states-weight: {exc}") from None
     init_config = _init_config(args.init, offline) if args.init is not None else None
     args.minutes = args.minutes if args.minutes is not None else (105.0 if offline else 180.0)
     args.steps = args.steps if args.steps is not None else (3000 if offline else 12000)
@@ -169,12 +184,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, threads=args.threads,
                          variants=variants, warp=args.warp, viseme_weight=args.viseme_weight,
                          lr=args.lr, init=str(args.init) if args.init else "",
-                         augment="noisy" if offline else "light")
+                         augment="noisy" if offline else "light",
+                         states_weight=args.states_weight)
     shape = {k: v for k, v in (("lookahead", args.lookahead), ("hidden", args.hidden),
                                ("stack", args.stack)) if v is not None}
     if offline:  # the ear model has a width; look-ahead and stacking are the realtime model's
         shape = {k: v for k, v in shape.items() if k == "hidden"}
-    model_config = EarConfig(**shape) if offline else replace(ModelConfig(), **shape)
+    model_config = EarConfig(**shape) if offline else replace(REALTIME, **shape)
     if init_config is not None:  # the init's shape; shape options that differ are refused
         model_config = replace(init_config, **shape)
     model = train(clips, config, model_config, checkpoint=state,
@@ -216,7 +232,7 @@ def _save_weights(out: Path, model, clips: list, config, quality: str, started: 
         "voices": sorted({c.voice for c in clips}), "steps": config.steps, "batch": config.batch,
         "variants": config.variants, "dropout": getattr(model.config, "dropout", 0.0),
         "warp": config.warp, "viseme_weight": config.viseme_weight, "lr": config.lr,
-        "init": config.init, "augment": config.augment,
+        "init": config.init, "augment": config.augment, "states_weight": config.states_weight,
         "seed": config.seed, "quality": quality, "seconds": round(time.time() - started),
         "torch": torch.__version__,
     }

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from blendshape.net.ear_model import EarConfig, EarEngine
-from blendshape.net.model import AudioToFace, ModelConfig, OfflineOnly
+from blendshape.net.model import REALTIME, AudioToFace, ModelConfig, OfflineOnly
 from blendshape.net.stream import animate_clip, load_for_files, load_model
 from blendshape.train.corpus import build_clip
 from blendshape.train.texts import COVERAGE
@@ -149,6 +149,31 @@ def test_the_offline_model_refuses_to_stream(tmp_path, caplog):
     assert frames.shape == (60, 52 + 3 + 4 + 15)
 
 
+def test_whisper_states_are_learnt_beside_the_face_and_left_out_of_the_weights(clips, tmp_path):
+    """``states_weight``: a head on the top GRU layer learns Whisper's states of the audio
+    it hears. It adds to the loss from the first step, the loss falls with it, the weights
+    the run gives have exactly the tensors a run without it gives, and an interrupted run
+    resumes to the same weights (the head resumes with it)."""
+    plain: list[float] = []
+    train(clips, _config(steps=1), TINY, "cpu", progress=lambda d, t, loss: plain.append(loss))
+    losses: list[float] = []
+    model = train(clips, _config(steps=40, lr=1e-2, states_weight=1.0), TINY, "cpu",
+                  progress=lambda d, t, loss: losses.append(loss))
+    assert losses[0] > plain[0] + 0.5  # the same first batch, plus ~1 of z-scored states
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    assert model.state_dict().keys() == AudioToFace(TINY).state_dict().keys()
+
+    config = _config(states_weight=1.0)
+    straight = train(clips, config, TINY, "cpu", checkpoint=tmp_path / "a.ckpt")
+    with pytest.raises(_Stop):
+        train(clips, config, TINY, "cpu", checkpoint=tmp_path / "b.ckpt", progress=_die_at_4)
+    resumed = train(clips, config, TINY, "cpu", checkpoint=tmp_path / "b.ckpt", resume=True)
+    for name, tensor in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=1e-6, msg=name)
+    with pytest.raises(ValueError, match="one frame a step"):
+        train(clips, config, replace(TINY, stack=2), "cpu")
+
+
 def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys):
     args = ["train", "--minutes", "0.1", "--steps", "3", "--batch", "2", "--threads", "1",
             "--viseme-weight", "1", "--hidden", "24", "--workdir", str(tmp_path / "work"), "--quality", "offline", "--out", str(tmp_path / "o.pt")]
@@ -171,8 +196,8 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(args[:-2] + ["--out", str(tmp_path / "o2.pt"), "--resume"]) == 2  # not a checkpoint
-    for extra in (["--stack", "2"], ["--warp", "0.1"]):
-        with pytest.raises(SystemExit, match="--warp are for the realtime model"):
+    for extra in (["--stack", "2"], ["--warp", "0.1"], ["--states-weight", "0.5"]):
+        with pytest.raises(SystemExit, match="--states-weight are for the realtime model"):
             main(args + extra)
     # A fine-tune from those weights keeps their shape; a file that isn't weights is one line.
     (tmp_path / "work" / "offline.ckpt").unlink()
@@ -187,6 +212,20 @@ def test_train_cli_makes_loadable_weights_and_keeps_its_corpus(tmp_path, capsys)
     realtime = [a for a in tuned if a not in ("--quality", "offline")]
     with pytest.raises(SystemExit, match="offline model's weights: fine-tune them with --quality offline"):
         main(realtime)
+
+
+def test_train_cli_distils_whisper_states_into_realtime_weights_of_the_same_shape(tmp_path):
+    out = tmp_path / "r.pt"
+    args = ["train", "--minutes", "0.1", "--steps", "2", "--batch", "2", "--threads", "1",
+            "--hidden", "16", "--states-weight", "0.5", "--workdir", str(tmp_path / "work"),
+            "--out", str(out)]
+    assert main(args) == 0
+    assert torch.load(out, weights_only=False)["training"]["states_weight"] == 0.5
+    model = load_model(out, torch.device("cpu"))
+    assert model.config == replace(REALTIME, hidden=16)  # hears and decides as the shipped weights
+    assert model.state_dict().keys() == AudioToFace(model.config).state_dict().keys()
+    with pytest.raises(SystemExit, match="--states-weight needs one frame a step"):
+        main(args + ["--stack", "2"])
 
 
 def test_progress_bar_redraws_on_a_terminal_and_prints_tenths_in_a_log():
