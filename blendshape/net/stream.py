@@ -193,9 +193,10 @@ class Stream:
 
         A model that hears ``stack`` frames a step gets them in multiples of ``stack``: a
         frame without its partner waits for the next chunk (10 ms at most, none with 20 ms
-        chunks), and the last step is filled with silence.
+        chunks), and the last step is filled with silence. (Many streams at once:
+        :func:`stream_features`, the same frames.)
         """
-        return stream_features([self], [(pcm, last)])[0]
+        return self._whole_steps(self._framer.push(self._at_16k(pcm, last)), last)
 
     def _at_16k(self, pcm: np.ndarray, last: bool) -> np.ndarray:
         audio = np.asarray(pcm, np.float32)
@@ -285,9 +286,8 @@ class FrameRateConverter:
 
     Frame k is released as soon as the network frames it reads exist (or at the end), so
     the output equals :func:`to_full_frames` of everything at once: the two around k/fps,
-    or, where k/fps falls on a network frame, that one alone. Waiting for one more than
-    that (as this did until 2026-12) held two 60 fps frames in three back by 10 ms for
-    nothing: 6.7 ms of every live stream's latency on average.
+    or, where k/fps falls on a network frame, that one alone. Waiting for one network frame
+    more than that (as this did until 2026-12) held every frame back 10 ms for nothing.
     """
 
     fps: float
