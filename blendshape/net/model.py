@@ -58,9 +58,10 @@ class ModelConfig:
 
 
 #: The shipped realtime model's: it hears through the causal noise floor and seals the lips
-#: where its viseme head decides p/b/m. ``talkbridge train`` starts a realtime run from it,
-#: so new weights hear and decide as the shipped ones do (they were trained on plain log-mel
-#: and given both afterwards: model card).
+#: where its viseme head decides p/b/m. ``talkbridge train`` writes it into a realtime run's
+#: weights from scratch, so new weights hear and decide as the shipped ones do; like them,
+#: the run learns on plain log-mel and is given both afterwards (learning on the floored
+#: features cost closures, clean and in noise: model card).
 REALTIME = ModelConfig(denoise=True, decide_closures=True)
 
 #: The offline quality model: the whole clip both ways, wider convolutions, no delay.

@@ -150,7 +150,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from blendshape.net.ear_model import EarConfig
-    from blendshape.net.model import REALTIME
+    from blendshape.net.model import REALTIME, ModelConfig
     from blendshape.train.train import TrainConfig, train
     from blendshape.weights import DEFAULT_CHECKPOINT, OFFLINE_CHECKPOINT
     from bridge.ops.progress import ProgressBar
@@ -190,11 +190,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                                ("stack", args.stack)) if v is not None}
     if offline:  # the ear model has a width; look-ahead and stacking are the realtime model's
         shape = {k: v for k, v in shape.items() if k == "hidden"}
-    model_config = EarConfig(**shape) if offline else replace(REALTIME, **shape)
+    # A realtime run from scratch learns on plain log-mel and is *given* the noise floor and the
+    # closure decision afterwards, as the shipped weights were: learning on the floored
+    # features cost closures (model card, "Whisper's states at the shipped length").
+    model_config = EarConfig(**shape) if offline else replace(ModelConfig(), **shape)
     if init_config is not None:  # the init's shape; shape options that differ are refused
         model_config = replace(init_config, **shape)
     model = train(clips, config, model_config, checkpoint=state,
                   resume=args.resume, progress=_loss_bar(ProgressBar("train")))
+    if not offline and init_config is None:  # hears and decides as the shipped weights
+        model.config = replace(model.config, denoise=REALTIME.denoise,
+                               decide_closures=REALTIME.decide_closures)
     out = args.out or (OFFLINE_CHECKPOINT if offline else DEFAULT_CHECKPOINT)
     _save_weights(out, model, clips, config, args.quality, started)
     state.unlink(missing_ok=True)  # finished: the next run starts fresh (the corpus stays)

@@ -3,6 +3,7 @@ offline quality model sees both ways. A short run so the training code can't rot
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from dataclasses import replace
@@ -12,11 +13,19 @@ import pytest
 import torch
 
 from blendshape.net.ear_model import EarConfig, EarEngine
+from blendshape.net.features import log_mel
 from blendshape.net.model import REALTIME, AudioToFace, ModelConfig, OfflineOnly
 from blendshape.net.stream import animate_clip, load_for_files, load_model
-from blendshape.train.corpus import build_clip
+from blendshape.train.corpus import build_clip, load_shard
 from blendshape.train.texts import COVERAGE
-from blendshape.train.train import InitMismatch, ResumeMismatch, TrainConfig, train
+from blendshape.train.train import (
+    InitMismatch,
+    ResumeMismatch,
+    TrainConfig,
+    _examples,
+    _moments,
+    train,
+)
 from bridge.cli.app import main
 from bridge.ops.progress import ProgressBar
 
@@ -224,6 +233,18 @@ def test_train_cli_distils_whisper_states_into_realtime_weights_of_the_same_shap
     model = load_model(out, torch.device("cpu"))
     assert model.config == replace(REALTIME, hidden=16)  # hears and decides as the shipped weights
     assert model.state_dict().keys() == AudioToFace(model.config).state_dict().keys()
+    # ...but learnt, as they did, on plain log-mel: its input normalization is the corpus's
+    # plain features (the same clips and augmented copies), not the floored ones.
+    corpus = load_shard(str(next((tmp_path / "work").glob("corpus-*.npz"))))
+
+    def mean(denoise: bool) -> np.ndarray:
+        heard = _examples(corpus, 2, np.random.default_rng(0), functools.partial(log_mel, denoise=denoise))
+        return _moments([ex[0] for ex in heard])[0]
+
+    plain, floored = mean(False), mean(True)
+    apart = np.abs(plain - floored).max()  # 0.03-0.06 on these clips' noisy copies
+    # Not exact: the run's examples are cut to Whisper's states' length, a frame or two.
+    assert np.abs(model.mean.numpy() - plain).max() < apart / 5 < 1.0
     with pytest.raises(SystemExit, match="--states-weight needs one frame a step"):
         main(args + ["--stack", "2"])
 
