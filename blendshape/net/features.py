@@ -22,6 +22,10 @@ N_MELS = 80
 FMIN, FMAX = 50.0, 8_000.0
 FRAME_RATE = SAMPLE_RATE // HOP  # 100 frames per second
 LOG_FLOOR = 1e-6
+#: Frames over which :meth:`NoiseFloor.push` takes them all at once rather than one by one:
+#: measured here, the vector form costs ~150 µs and 1.2 µs a frame, the loop ~30 µs and
+#: 5.5 µs a frame; they cross near 28 frames.
+LONG_PUSH = 32
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -132,6 +136,8 @@ class NoiseFloor:
         n = len(logmel)
         if n == 0:
             return np.asarray(logmel, np.float32)
+        if n > LONG_PUSH:
+            return self._push_long(np.asarray(logmel))
         power, smoothed = self._smoothed([self], np.asarray(logmel)[None])
         smoothed = smoothed[0]
         floors = np.zeros((n, N_MELS))
@@ -153,6 +159,50 @@ class NoiseFloor:
                 low, high, heard, floored = self._min, self._max, False, True
         self._min, self._max = low, high
         return self._clean(power[0], floors, strength)
+
+    def _push_long(self, logmel: np.ndarray) -> np.ndarray:
+        """:meth:`push` of many frames (a whole clip) in a fixed number of vector operations:
+        the same numbers, bit for bit. Why: the frame-by-frame loop cost a 10 s clip 8 ms,
+        more than its spectra (6 ms); this takes 2-3 ms. Each block's running minimum and
+        loudest come by doubling within the block, and each frame's floor is the least of
+        the last ``blocks`` block minima ended before it (the ring's, then this push's)."""
+        n = len(logmel)
+        power, smoothed = self._smoothed([self], logmel[None])
+        power, smoothed = power[0], smoothed[0]
+        index = self._frame + np.arange(n)
+        counted = index >= self.smooth - 1  # its window lies wholly within the audio
+        # The block under way's minimum and loudest first, then each frame's own.
+        low = np.concatenate([self._min[None], np.where(counted[:, None], smoothed, np.inf)])
+        high = np.concatenate([[self._max], np.where(counted, smoothed.sum(axis=1), 0.0)])
+        block = np.concatenate([[self._frame - 1], index]) // self.block
+        shift = 1
+        while shift < min(self.block, n + 1):  # running extremes within each block
+            same = block[shift:] == block[:-shift]
+            low[shift:] = np.where(same[:, None], np.minimum(low[shift:], low[:-shift]),
+                                   low[shift:])
+            high[shift:] = np.where(same, np.maximum(high[shift:], high[:-shift]), high[shift:])
+            shift *= 2
+        low, high = low[1:], high[1:]
+        heard = np.isfinite(low[:, 0])
+        ends = ((index + 1) % self.block == 0) & heard  # a block ends and joins the ring
+        before = np.cumsum(ends) - ends  # the blocks that ended in this push before frame k
+        start = self._slot  # the ring oldest first, then this push's blocks in order
+        ring = np.concatenate([np.roll(self._ring, -start, axis=0), low[ends]])
+        ring_loud = np.concatenate([np.roll(self._ring_loud, -start), high[ends]])
+        windows = np.lib.stride_tricks.sliding_window_view
+        past = windows(ring, self.blocks, axis=0).min(axis=-1)  # (ended + 1, N_MELS)
+        past_loud = windows(ring_loud, self.blocks).max(axis=-1)
+        on = heard & (index >= self.settle)
+        floors = np.where(on[:, None], np.minimum(past[before], low), 0.0)
+        strength = np.zeros(n)
+        strength[on] = self.alpha * self._gains(np.maximum(past_loud[before], high)[on],
+                                                floors[on].sum(axis=1))
+        self._frame += n
+        self._ring, self._ring_loud, self._slot = ring[-self.blocks:], ring_loud[-self.blocks:], 0
+        self._floor, self._loud = past[-1], float(past_loud[-1])
+        self._min, self._max = (np.full(N_MELS, np.inf), 0.0) if ends[-1] else \
+            (low[-1], float(high[-1]))
+        return self._clean(power, floors, strength)
 
     @staticmethod
     def push_many(floors: Sequence[NoiseFloor], logmels: np.ndarray) -> np.ndarray:

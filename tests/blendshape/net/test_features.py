@@ -8,6 +8,7 @@ import pytest
 from blendshape.net.features import (
     FRAME_RATE,
     HOP,
+    LONG_PUSH,
     N_MELS,
     NoiseFloor,
     StreamingLogMel,
@@ -101,6 +102,26 @@ def test_clean_speech_passes_untouched():
     as it was trained to."""
     audio = _bursts_in_noise(0.0003)
     np.testing.assert_allclose(log_mel(audio, denoise=True), log_mel(audio), atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [{}, {"block": 3, "blocks": 4, "smooth": 7, "settle": 0},
+                                      {"block": 1, "blocks": 1, "smooth": 1, "gate": None},
+                                      {"block": 7, "blocks": 12, "smooth": 2, "settle": 33}])
+def test_a_long_push_gives_the_numbers_of_frames_pushed_one_by_one(settings):
+    """Over LONG_PUSH frames (a whole clip) the floor takes them all at once, with vector
+    operations in place of its loop: every frame must come out as the loop gives it, from
+    any state the loop left (blocks half done, the ring full or not)."""
+    mel = log_mel(_bursts_in_noise(0.03, 4.0))
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        one_by_one, in_pieces = NoiseFloor(**settings), NoiseFloor(**settings)
+        cut = int(rng.integers(0, 150))
+        in_pieces.push(mel[:cut])  # a short or a long push first: either state carries on
+        expected = np.concatenate([one_by_one.push(mel[i:i + 1]) for i in range(len(mel))])
+        got = [in_pieces.push(mel[cut:cut + 140]), in_pieces.push(mel[cut + 140:])]
+        assert len(got[0]) > LONG_PUSH
+        np.testing.assert_allclose(np.concatenate(got), expected[cut:], atol=1e-6, rtol=0)
+        assert in_pieces._frame == one_by_one._frame
 
 
 def _streams_at_their_own_phases(count: int, seed: int) -> list[np.ndarray]:
