@@ -23,6 +23,7 @@ from blendshape.net.ear import EarMissing
 from blendshape.net.ear_model import EarEngine, is_ear_checkpoint, model_from_checkpoint
 from blendshape.net.engine import Engine, TorchEngine, engine_for
 from blendshape.net.features import (
+    CLIP_BLOCK,
     FRAME_RATE,
     LOG_FLOOR,
     N_MELS,
@@ -151,9 +152,24 @@ def animate_clip(model: AudioToFace | Engine | EarEngine, audio: np.ndarray, rat
         feats = log_mel(audio16, engine.config.denoise)
         lead = engine.config.lookahead
         padded = np.concatenate([feats, np.repeat(_SILENCE, lead, axis=0)])
-        weights = engine.whole(padded)[lead:]
+        weights = whole_in_blocks(engine, padded)[lead:]
     duration = len(audio) / rate
     return to_full_frames(weights, fps, int(np.ceil(duration * fps - 1e-9)))
+
+
+def whole_in_blocks(engine: Engine, feats: np.ndarray) -> np.ndarray:
+    """``engine.whole(feats)``, taken ``CLIP_BLOCK`` frames at a time with the state carried
+    across: the same curves (to float rounding), but a long recording's pass holds one
+    block's activations, not the whole file's (a 20 min file's were ~0.5 GB)."""
+    if len(feats) <= CLIP_BLOCK:
+        return engine.whole(feats)
+    block = CLIP_BLOCK - CLIP_BLOCK % engine.config.stack  # whole steps in every block
+    padded = pad_to_stack(feats, engine.config.stack)
+    state, out = engine.initial_state(1), []
+    for i in range(0, len(padded), block):
+        weights, state = engine.step(padded[None, i:i + block], state)
+        out.append(weights[0])
+    return np.concatenate(out)[:len(feats)]
 
 
 def as_engine(model: AudioToFace | Engine) -> Engine:

@@ -79,6 +79,35 @@ def test_streaming_in_small_chunks_equals_the_whole_clip(model, engine, chunk_ms
     np.testing.assert_allclose(streamed, whole, atol=1e-3)
 
 
+def test_a_long_file_taken_in_blocks_equals_one_pass(model, engine, monkeypatch):
+    """A long recording's features and network pass go CLIP_BLOCK frames at a time with
+    the floor and the state carried over (so an hour's show fits in memory): the curves
+    are one pass's. 63-frame blocks here: an odd size, which a two-frame model takes as 62."""
+    from blendshape.net import features, stream
+
+    # 307 frames: five blocks, the last one short; in steady noise, so the floor works
+    audio = _speechlike(3.07, 5) + 0.1 * np.random.default_rng(9).normal(size=49_120)
+    audio = audio.astype(np.float32)
+    assert np.abs(log_mel(audio, True) - log_mel(audio)).max() > 1.0
+    whole = animate_clip(engine, audio, 16_000, 60)
+    monkeypatch.setattr(features, "CLIP_BLOCK", 63)
+    monkeypatch.setattr(stream, "CLIP_BLOCK", 63)
+    blocked = animate_clip(engine, audio, 16_000, 60)
+    assert blocked.shape == whole.shape
+    np.testing.assert_allclose(blocked, whole, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(log_mel(audio, model.config.denoise),
+                               _one_block_log_mel(audio, model.config.denoise, monkeypatch),
+                               atol=1e-6, rtol=0)
+
+
+def _one_block_log_mel(audio: np.ndarray, denoise: bool, monkeypatch) -> np.ndarray:
+    from blendshape.net import features
+
+    with monkeypatch.context() as patch:
+        patch.setattr(features, "CLIP_BLOCK", 10**9)
+        return log_mel(audio, denoise)
+
+
 def test_batched_streams_equal_single_streams(model, engine):
     audios = [_speechlike(1.0, s) for s in range(4)]
     streams = [Stream(engine, 16000) for _ in audios]
