@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from blendshape.net import denoise
 from blendshape.net.denoise import spectral_gate
 from blendshape.net.features import resample
 from blendshape.train.degrade import add_noise
@@ -49,3 +50,14 @@ def test_noise_in_the_gaps_drops_and_the_speech_stays(speech):
 def test_audio_too_short_to_estimate_a_floor_is_left_alone():
     short = np.random.default_rng(0).normal(0, 0.1, 1000).astype(np.float32)
     assert np.array_equal(spectral_gate(short), short)
+
+
+def test_a_long_recording_taken_in_blocks_is_cleaned_as_in_one(speech, monkeypatch):
+    """Both passes go BLOCK frames at a time (an hour's show fits in memory) and the frames
+    are added back hop by hop: the output is the one block's, bit for bit, at any size."""
+    noisy = add_noise(np.tile(speech, 3), RATE, seed=8, snr_db=10.0)
+    whole = spectral_gate(noisy)
+    assert not np.array_equal(whole, noisy)  # the gate works on it
+    for block in (1, 7, 64):
+        monkeypatch.setattr(denoise, "BLOCK", block)
+        assert np.array_equal(spectral_gate(noisy), whole)

@@ -35,6 +35,17 @@ def test_log_mel_frames_like_whisper():
     assert mel_filters().shape == (N_MELS, 201)
 
 
+def test_log_mel_of_a_long_file_in_blocks_equals_one_block(monkeypatch):
+    """Spectra BLOCK frames at a time (a long file's would not fit at once), floored by the
+    whole file's maximum as before."""
+    from blendshape.net import ear
+
+    audio = np.concatenate([_voiced(1.0), 0.01 * _voiced(1.3, 1)])  # the floor binds late
+    whole = whisper_log_mel(audio)
+    monkeypatch.setattr(ear, "BLOCK", 37)
+    np.testing.assert_allclose(whisper_log_mel(audio), whole, atol=1e-6, rtol=0)
+
+
 def test_upsample_reads_quarter_positions():
     states = np.arange(4, dtype=np.float32)[:, None]
     np.testing.assert_allclose(upsample(states, 8)[:, 0],
