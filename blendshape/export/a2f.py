@@ -41,12 +41,12 @@ agree on:
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 
 import numpy as np
 
 from blendshape import rig
-from blendshape.export.frames import check_fps, check_full_frames
+from blendshape.export.frames import check_fps, check_full_frames, dump_json_rows
 
 #: Decimals of a weight: float32 carries ~7 significant digits; 1e-6 is far below visible.
 A2F_DECIMALS = 6
@@ -63,34 +63,45 @@ def a2f_document(frames: np.ndarray, fps: float, track_path: str = "") -> dict:
     ``track_path`` names the audio the animation belongs to (A2F writes the ``.wav`` it
     processed); empty when there is none. Only the 52 ARKit columns are exported.
     """
+    doc, count, rows = _a2f(frames, fps, track_path)
+    return {**doc, "weightMat": rows(0, count).tolist()}
+
+
+def _a2f(frames: np.ndarray, fps: float, track_path: str
+         ) -> tuple[dict, int, Callable[[int, int], np.ndarray]]:
+    """The document with ``weightMat`` left empty (its place kept), the frame count, and
+    ``weightMat``'s rows ``i`` to ``j`` as written."""
     fps = check_fps(fps)
     arr = check_full_frames(frames)
     if not isinstance(track_path, str):
         raise TypeError(f"track_path must be a string, got {type(track_path).__name__}")
-    # Through float32 (what the curves are) then rounded in float64 so that tolist() gives
-    # short reprs; adding 0.0 turns -0.0 into 0.0.
-    arkit = rig.select(arr, rig.ARKIT52).astype(np.float32).astype(np.float64)
-    weights = np.round(arkit, A2F_DECIMALS) + 0.0
+
+    def rows(i: int, j: int) -> np.ndarray:
+        # Through float32 (what the curves are) then rounded in float64 so that tolist()
+        # gives short reprs; adding 0.0 turns -0.0 into 0.0.
+        arkit = rig.select(arr[i:j], rig.ARKIT52).astype(np.float32).astype(np.float64)
+        return np.round(arkit, A2F_DECIMALS) + 0.0
+
     n = int(arr.shape[0])
-    return {
+    doc = {
         "exportFps": int(fps) if fps.is_integer() else fps,
         "trackPath": track_path,
         "numPoses": len(rig.ARKIT52),
         "numFrames": n,
         "facsNames": list(rig.ARKIT52),
-        "weightMat": weights.tolist(),
+        "weightMat": [],
         "joints": [],
         "rotations": [[] for _ in range(n)],
         "translations": [[] for _ in range(n)],
     }
+    return doc, n, rows
 
 
 def write_a2f_json(path, frames: np.ndarray, fps: float, track_path: str = "") -> None:
     """Write an Audio2Face blendshape JSON file (compact; readers only ``json.load`` it)."""
-    doc = a2f_document(frames, fps, track_path)
+    doc, count, rows = _a2f(frames, fps, track_path)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, separators=(",", ":"), allow_nan=False)
-        fh.write("\n")
+        dump_json_rows(fh, doc, "weightMat", count, rows)
 
 
 __all__ = ["A2F_DECIMALS", "A2F_KEYS", "a2f_document", "write_a2f_json"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from blendshape import rig
-from blendshape.export.frames import PathLike, check_fps, check_full_frames
+from blendshape.export.frames import PathLike, check_fps, check_full_frames, dump_json_rows
 
 #: ``"format"`` value of a curves JSON document.
 CURVES_FORMAT = "talkbridge.curves"
@@ -44,6 +44,14 @@ def curves_document(
     ``duration`` defaults to ``n / fps``; callers with audio pass the audio's length, which
     can differ from the frame grid by a fraction of a frame.
     """
+    doc, count, rows = _curves(frames, fps, channels, duration)
+    return {**doc, "frames": rows(0, count).tolist()}
+
+
+def _curves(frames: np.ndarray, fps: float, channels: Sequence[str], duration: float | None
+            ) -> tuple[dict, int, Callable[[int, int], np.ndarray]]:
+    """The document with its frames left empty (their place kept), the frame count, and the
+    frames' rows ``i`` to ``j`` as written."""
     fps = check_fps(fps)
     arr = check_full_frames(frames)
     names = rig.resolve_channels(channels)
@@ -52,17 +60,15 @@ def curves_document(
     duration = float(duration)
     if not math.isfinite(duration) or duration < 0:
         raise ValueError(f"duration must be a non-negative number of seconds, got {duration!r}")
-    # Round in float64 so that tolist() yields short reprs (0.1234, not 0.12340000271...);
-    # adding 0.0 turns -0.0 into 0.0.
-    values = np.round(rig.select(arr, names), JSON_DECIMALS) + 0.0
-    return {
-        "format": CURVES_FORMAT,
-        "version": CURVES_VERSION,
-        "fps": _json_number(fps),
-        "channels": list(names),
-        "frames": values.tolist(),
-        "duration": round(duration, 6),
-    }
+
+    def rows(i: int, j: int) -> np.ndarray:
+        # Round in float64 so that tolist() yields short reprs (0.1234, not 0.12340000271...);
+        # adding 0.0 turns -0.0 into 0.0.
+        return np.round(rig.select(arr[i:j], names), JSON_DECIMALS) + 0.0
+
+    doc = {"format": CURVES_FORMAT, "version": CURVES_VERSION, "fps": _json_number(fps),
+           "channels": list(names), "frames": [], "duration": round(duration, 6)}
+    return doc, int(arr.shape[0]), rows
 
 
 def write_json(
@@ -73,10 +79,9 @@ def write_json(
     duration: float | None = None,
 ) -> None:
     """Write a curves JSON file (compact separators: a minute of speech stays well under 3 MB)."""
-    doc = curves_document(frames, fps, channels, duration)
+    doc, count, rows = _curves(frames, fps, channels, duration)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, separators=(",", ":"), allow_nan=False)
-        fh.write("\n")
+        dump_json_rows(fh, doc, "frames", count, rows)
 
 
 def read_json(path: PathLike) -> tuple[np.ndarray, float, tuple[str, ...], float]:

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from blendshape import rig
-from blendshape.export.frames import PathLike, check_fps, check_full_frames
+from blendshape.export.frames import ROWS_BLOCK, PathLike, check_fps, check_full_frames
 
 TIMECODE_COLUMN = "Timecode"
 BLENDSHAPE_COUNT_COLUMN = "BlendshapeCount"
@@ -133,29 +134,38 @@ def livelink_csv_rows(
     app's header order, so the Jaw/Mouth Left/Right swap of the app cannot mirror a face.
     Row ``k`` is stamped ``start + k / fps``.
     """
+    count, rows = _take(frames, fps, start)
+    return list(LIVELINK_CSV_HEADER), rows(0, count)
+
+
+def _take(frames: np.ndarray, fps: float, start: float
+          ) -> tuple[int, Callable[[int, int], list[list[str]]]]:
+    """The take's row count, and its rows ``i`` to ``j`` as written."""
     fps = check_fps(fps)
     arr = check_full_frames(frames)
     start = float(start)
     if not math.isfinite(start) or start < 0:
         raise ValueError(f"start must be a non-negative number of seconds, got {start!r}")
-    ll61 = rig.to_livelink61(arr).astype(np.float64)
-    values = ll61[:, _CSV_FROM_LL61]
     times = start + np.arange(arr.shape[0], dtype=np.float64) / fps
     rate = _timecode_rate_for(times)
     count = str(len(LIVELINK_CSV_CURVES))
-    rows = [
-        [livelink_timecode(float(t), rate), count, *(_csv_number(v) for v in row)]
-        for t, row in zip(times, values.tolist())
-    ]
-    return list(LIVELINK_CSV_HEADER), rows
+
+    def rows(i: int, j: int) -> list[list[str]]:
+        values = rig.to_livelink61(arr[i:j]).astype(np.float64)[:, _CSV_FROM_LL61]
+        return [[livelink_timecode(float(t), rate), count, *(_csv_number(v) for v in row)]
+                for t, row in zip(times[i:j], values.tolist())]
+
+    return int(arr.shape[0]), rows
 
 
 def write_livelink_csv(
     path: PathLike, frames: np.ndarray, fps: float, start_timecode_s: float = 0.0
 ) -> None:
-    """Write a Live Link Face CSV take (``\\n`` line ends, no quoting, UTF-8 = ASCII here)."""
-    header, rows = livelink_csv_rows(frames, fps, start_timecode_s)
+    """Write a Live Link Face CSV take (``\\n`` line ends, no quoting, UTF-8 = ASCII here),
+    ``ROWS_BLOCK`` rows at a time: an hour's rows as Python strings all at once took ~1 GB."""
+    count, rows = _take(frames, fps, start_timecode_s)
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow(LIVELINK_CSV_HEADER)
+        for i in range(0, count, ROWS_BLOCK):
+            writer.writerows(rows(i, min(i + ROWS_BLOCK, count)))

@@ -222,6 +222,27 @@ def test_csv_rows_match_the_written_file(tmp_path):
     assert read_csv(path) == (header, rows)
 
 
+@pytest.mark.parametrize("rows_block", [1, 4, 10**6])
+def test_a_long_take_written_in_blocks_is_the_whole_document(tmp_path, monkeypatch, rows_block):
+    """The writers format ROWS_BLOCK rows at a time (an hour's take never sits in memory as
+    Python lists): the files hold exactly the one-piece document, read back by json/csv."""
+    from blendshape.export import a2f, livelink_csv
+    from blendshape.export import frames as frames_module
+
+    monkeypatch.setattr(frames_module, "ROWS_BLOCK", rows_block)
+    monkeypatch.setattr(livelink_csv, "ROWS_BLOCK", rows_block)
+    frames = make_frames(9)
+    frames[2, 0] = -0.0  # written as 0.0 in every block
+    write_json(tmp_path / "t.json", frames, 60, duration=0.16)
+    assert (tmp_path / "t.json").read_text() == json.dumps(
+        curves_document(frames, 60, duration=0.16), separators=(",", ":")) + "\n"
+    a2f.write_a2f_json(tmp_path / "t.a2f.json", frames, 60, track_path='a "weightMat":[] b.wav')
+    assert json.loads((tmp_path / "t.a2f.json").read_text()) == a2f.a2f_document(
+        frames, 60, track_path='a "weightMat":[] b.wav')
+    write_livelink_csv(tmp_path / "t.csv", frames, 60)
+    assert read_csv(tmp_path / "t.csv") == livelink_csv_rows(frames, 60)
+
+
 def test_empty_take_is_a_header_only(tmp_path):
     path = tmp_path / "empty.csv"
     write_livelink_csv(path, np.zeros((0, len(rig.ALL_CHANNELS))), 60)
