@@ -104,13 +104,19 @@ def loudness(pcm: np.ndarray, rate: int, times: np.ndarray, window: float = 0.03
     if n == 0:
         return np.zeros(len(times), dtype=np.float32)
     half = max(1, int(window * rate / 2))
-    csum = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    # The running energy in one float64 array (a long file's squares, their cumulative sum
+    # and a copy with a leading 0 were three), its mean taken before it accumulates.
+    csum = np.empty(n + 1)
+    csum[0] = 0.0
+    np.square(x, out=csum[1:], dtype=np.float64)
+    mean_energy = float(np.mean(csum[1:]))
+    np.cumsum(csum[1:], out=csum[1:])
     centers = np.clip(np.round(np.asarray(times) * rate).astype(np.int64), 0, n - 1)
     lo = np.clip(centers - half, 0, n)
     hi = np.clip(centers + half, 0, n)
     energy = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
     db = 10.0 * np.log10(energy + 1e-10)
-    peak = max(float(db.max()), 10.0 * np.log10(float(np.mean(x.astype(np.float64) ** 2)) + 1e-10) + 6)
+    peak = max(float(db.max()), 10.0 * np.log10(mean_energy + 1e-10) + 6)
     return np.clip((db - (peak - 40.0)) / 40.0, 0.0, 1.0).astype(np.float32)
 
 

@@ -133,7 +133,8 @@ def read_audio(path: Path):
                          "ogg or mp3 file") from None
     if len(data) == 0:
         raise ValueError(f"{path}: holds no audio (0 samples)")
-    return np.asarray(data.mean(axis=1), np.float32), rate
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)  # one channel: no copy
+    return np.asarray(mono, np.float32), rate
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
