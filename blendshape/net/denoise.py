@@ -44,43 +44,59 @@ def spectral_gate(audio: np.ndarray, alpha: float = ALPHA, floor: float = FLOOR,
     """``audio`` (16 kHz mono float) with its steady noise subtracted; the same length.
 
     Two passes over the frames, ``BLOCK`` at a time: the first keeps only each frame's
-    magnitudes (for the floor) and total power, the second subtracts and adds the frames
-    back. Why: in one pass a 10 min recording held its windows' index, frames, spectra and
-    resynthesized frames at once (1.8 GB; an hour's show would not fit a laptop), and
-    ``np.add.at`` spent most of 6.5 s adding them back. The overlap-add here is four
-    shifted sums in the same order, so the output is the one pass's."""
+    magnitudes (for the floor) and total power, the second subtracts, adds the frames back
+    and hands on every hop no later frame reaches. Why: in one pass a 10 min recording held
+    its windows' index, frames, spectra and resynthesized frames at once (1.8 GB; an hour's
+    show would not fit a laptop), and ``np.add.at`` spent most of 6.5 s adding them back.
+    Each hop still sums its frames in frame order, so the output is the one pass's, bit for
+    bit."""
     n = len(audio)
     if n < 4 * _N:
         return np.asarray(audio, np.float32)
     window = np.hanning(_N)
-    padded = np.zeros(n + 2 * _N)
-    padded[_N:_N + n] = audio
-    frames = np.lib.stride_tricks.sliding_window_view(padded, _N)[::_HOP]
-    mag, power = np.empty((len(frames), _N // 2 + 1)), np.empty(len(frames))
-    for i in range(0, len(frames), BLOCK):
-        mag[i:i + BLOCK] = np.abs(np.fft.rfft(frames[i:i + BLOCK] * window, axis=1))
+    count = n // _HOP + _N // _HOP + 1  # frames: one per hop from _N zeros before to _N after
+    mag, power = np.empty((count, _N // 2 + 1)), np.empty(count)
+    for i in range(0, count, BLOCK):
+        mag[i:i + BLOCK] = np.abs(np.fft.rfft(_frames(audio, i, count) * window, axis=1))
         power[i:i + BLOCK] = (mag[i:i + BLOCK] ** 2).sum(axis=1)
     noise = np.concatenate([np.percentile(mag[:, b:b + 32], quantile, axis=0)  # 32 bins at a
                             for b in range(0, mag.shape[1], 32)])  # time: a copy of 1/8
     if _over_floor_db(power, noise) >= clean_over_floor_db:
         return np.asarray(audio, np.float32)
-    out = np.zeros(len(padded))
-    weight = np.zeros(len(padded))
-    for i in range(0, len(frames), BLOCK):
+    out = np.empty(n, np.float32)
+    per = _N // _HOP  # hops a frame spans
+    carry = np.zeros((2, per - 1, _HOP))  # the sums and window weights of hops still open
+    for i in range(0, count, BLOCK):
         m = mag[i:i + BLOCK]
         gain = np.maximum(m - alpha * noise, floor * m) / np.maximum(m, 1e-12)
-        spec = np.fft.rfft(frames[i:i + BLOCK] * window, axis=1)
-        _overlap_add(out, i, np.fft.irfft(spec * gain, n=_N, axis=1) * window)
-        _overlap_add(weight, i, np.broadcast_to(window ** 2, (len(m), _N)))
-    return (out / np.maximum(weight, 1e-9))[_N:_N + n].astype(np.float32)
+        spec = np.fft.rfft(_frames(audio, i, count) * window, axis=1)
+        pieces = (np.fft.irfft(spec * gain, n=_N, axis=1) * window).reshape(len(m), per, _HOP)
+        hops = np.zeros((2, len(m) + per - 1, _HOP))
+        hops[:, :per - 1] = carry
+        for j in reversed(range(per)):  # at each hop: the frame that began j hops before
+            hops[0, j:j + len(m)] += pieces[:, j]
+            hops[1, j:j + len(m)] += (window ** 2).reshape(per, _HOP)[j]
+        done = len(m) if i + len(m) < count else len(hops[0])  # hops no later frame reaches
+        _hand_on(out, i * _HOP - _N, (hops[0, :done] / np.maximum(hops[1, :done], 1e-9)).ravel())
+        carry = hops[:, done:]
+    return out
 
 
-def _overlap_add(out: np.ndarray, first: int, frames: np.ndarray) -> None:
-    """Add ``frames`` (frame ``first`` on, each ``_N`` long, ``_HOP`` apart) into ``out``:
-    a frame spans ``_N // _HOP`` hops, so it is that many shifted sums of hop-long pieces,
-    the oldest frame's first, as ``np.add.at`` added them in frame order."""
-    per = _N // _HOP
-    hops = out[:len(out) - len(out) % _HOP].reshape(-1, _HOP)
-    pieces = frames.reshape(len(frames), per, _HOP)
-    for j in reversed(range(per)):  # at each hop: the frame that began j hops before first
-        hops[first + j:first + j + len(frames)] += pieces[:, j]
+def _frames(audio: np.ndarray, first: int, count: int) -> np.ndarray:
+    """Frames ``first`` to ``first + BLOCK`` (of ``count``) of ``audio`` with ``_N`` zeros
+    before and after, as float64: one block's windows, not the whole padded file's."""
+    frames = min(BLOCK, count - first)
+    begin = first * _HOP - _N  # where frame ``first`` starts in the audio
+    segment = np.zeros((frames - 1) * _HOP + _N)
+    lo, hi = max(begin, 0), min(begin + len(segment), len(audio))
+    if hi > lo:
+        segment[lo - begin:hi - begin] = audio[lo:hi]
+    return np.lib.stride_tricks.sliding_window_view(segment, _N)[::_HOP]
+
+
+def _hand_on(out: np.ndarray, at: int, samples: np.ndarray) -> None:
+    """Finished samples that start at ``at`` in the audio (negative: in the zeros before it)
+    into ``out``, what falls outside the audio dropped."""
+    lo, hi = max(at, 0), min(at + len(samples), len(out))
+    if hi > lo:
+        out[lo:hi] = samples[lo - at:hi - at]

