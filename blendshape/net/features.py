@@ -259,9 +259,14 @@ class NoiseFloor:
         recent = np.concatenate([np.stack([f._recent for f in floors]), power], axis=1)
         for f, r in zip(floors, recent):
             f._recent = r[n:]
-        csum = np.cumsum(recent, axis=1)
-        before = np.concatenate([np.zeros((len(floors), 1, N_MELS)), csum[:, :n - 1]], axis=1)
-        return power, (csum[:, self.smooth - 1:] - before) / self.smooth
+        # Each frame's own `smooth` powers summed in order: the same bits however the frames
+        # were cut into pushes (a running sum's differences were not), and cheaper than that
+        # cumulative sum along the frames: a 256-stream tick's floors 2.5 -> 1.8 ms, one
+        # stream's 20 ms chunk 62 -> 49 µs.
+        total = recent[:, :n].copy()
+        for j in range(1, self.smooth):
+            total += recent[:, j:j + n]
+        return power, total / self.smooth
 
     def _end_block(self, low: np.ndarray, high: float) -> tuple[np.ndarray, float]:
         """A block ends: its minimum and loudest join the ring (the oldest leaves), and the
