@@ -24,15 +24,11 @@ _N, _HOP = 512, 128  # 32 ms Hann windows, 75 % overlap, at 16 kHz
 BLOCK = 4096  # frames a pass takes at a time: 33 s of audio
 
 
-def over_floor_db(power: np.ndarray, noise: np.ndarray) -> float:
-    """How far the louder half of an STFT's frames (where the voice is) stands over a per-bin
-    noise floor, in dB. Not an SNR: a low quantile sits under the noise's mean, so this reads
-    some 10 dB above the true ratio; the gate is set on this scale."""
-    return _over_floor_db(power.sum(axis=1), noise)
-
-
-def _over_floor_db(frames: np.ndarray, noise: np.ndarray) -> float:
-    """:func:`over_floor_db` from each frame's total power."""
+def over_floor_db(frames: np.ndarray, noise: np.ndarray) -> float:
+    """How far the louder half of an STFT's frames (where the voice is; ``frames``: each
+    one's total power) stands over a per-bin noise floor, in dB. Not an SNR: a low quantile
+    sits under the noise's mean, so this reads some 10 dB above the true ratio; the gate is
+    set on this scale."""
     loud = frames[frames >= np.median(frames)].mean() if len(frames) else 0.0
     floor = float((noise ** 2).sum()) + 1e-20
     return float(10 * np.log10(max(loud, 1e-20) / floor))
@@ -61,10 +57,11 @@ def spectral_gate(audio: np.ndarray, alpha: float = ALPHA, floor: float = FLOOR,
         power[i:i + BLOCK] = (mag[i:i + BLOCK] ** 2).sum(axis=1)
     noise = np.concatenate([np.percentile(mag[:, b:b + 32], quantile, axis=0)  # 32 bins at a
                             for b in range(0, mag.shape[1], 32)])  # time: a copy of 1/8
-    if _over_floor_db(power, noise) >= clean_over_floor_db:
+    if over_floor_db(power, noise) >= clean_over_floor_db:
         return np.asarray(audio, np.float32)
     out = np.empty(n, np.float32)
     per = _N // _HOP  # hops a frame spans
+    weights = (window ** 2).reshape(per, _HOP)  # each hop-long piece's window weight
     carry = np.zeros((2, per - 1, _HOP))  # the sums and window weights of hops still open
     for i in range(0, count, BLOCK):
         m = mag[i:i + BLOCK]
@@ -75,7 +72,7 @@ def spectral_gate(audio: np.ndarray, alpha: float = ALPHA, floor: float = FLOOR,
         hops[:, :per - 1] = carry
         for j in reversed(range(per)):  # at each hop: the frame that began j hops before
             hops[0, j:j + len(m)] += pieces[:, j]
-            hops[1, j:j + len(m)] += (window ** 2).reshape(per, _HOP)[j]
+            hops[1, j:j + len(m)] += weights[j]
         done = len(m) if i + len(m) < count else len(hops[0])  # hops no later frame reaches
         _hand_on(out, i * _HOP - _N, (hops[0, :done] / np.maximum(hops[1, :done], 1e-9)).ravel())
         carry = hops[:, done:]
