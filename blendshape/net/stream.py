@@ -85,10 +85,10 @@ def load_model(path: Path | str | None = None, device: torch.device | None = Non
 
 
 def load_network(path: Path | str | None = None, device: torch.device | None = None,
-                 engine: str = "auto") -> Engine:
-    """The streaming model, ready to run: ONNX Runtime on a CPU, PyTorch on a GPU
-    (:func:`blendshape.net.engine.engine_for`)."""
-    return engine_for(load_model(path, device), engine)
+                 engine: str = "auto", *, files: bool = False) -> Engine:
+    """The streaming model, ready to run: on a CPU ONNX Runtime, 8-bit for live streams and
+    float for whole ``files``; PyTorch on a GPU (:func:`blendshape.net.engine.engine_for`)."""
+    return engine_for(load_model(path, device), engine, files=files)
 
 
 def load_for_files(quality: str = "realtime", path: Path | str | None = None,
@@ -100,24 +100,24 @@ def load_for_files(quality: str = "realtime", path: Path | str | None = None,
     warns once and falls back to the realtime model, whose curves are good, only less so.
     """
     if quality == "realtime":
-        return load_network(path, device)
+        return load_network(path, device, files=True)
     if quality != "offline":
         raise ValueError(f"unknown quality {quality!r}: realtime or offline")
     path = Path(path or OFFLINE_CHECKPOINT)
     if not path.exists():
         log.warning("no offline quality weights at %s (`talkbridge train --quality offline` "
                     "makes them); using the realtime model", path)
-        return load_network(None, device)
+        return load_network(None, device, files=True)
     model = model_from_checkpoint(torch.load(path, map_location="cpu", weights_only=False))
     if isinstance(model, AudioToFace):  # a bidirectional log-mel model, from before the ear
-        return engine_for(model.to(device or pick_device()))
+        return engine_for(model.to(device or pick_device()), files=True)
     engine = EarEngine(model)
     try:
         engine.features.ear.load()
     except EarMissing as exc:
         log.warning("the offline quality model hears through Whisper: %s; using the realtime "
                     "model", exc)
-        return load_network(None, device)
+        return load_network(None, device, files=True)
     return engine
 
 

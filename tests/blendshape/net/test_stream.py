@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from blendshape.net.decide import seal_decided_closures
-from blendshape.net.engine import OrtEngine, engine_for
+from blendshape.net.engine import Int8Engine, OrtEngine, engine_for
 from blendshape.net.features import FRAME_RATE, log_mel
 from blendshape.net.model import AudioToFace, ModelConfig
 from blendshape.net.stream import (
@@ -39,10 +39,11 @@ def model(request):
     return net
 
 
-@pytest.fixture(scope="module", params=["torch", "onnxruntime", "onnxruntime+torch"])
+@pytest.fixture(scope="module", params=["torch", "onnxruntime", "onnxruntime+torch", "int8"])
 def engine(request, model):
-    """The model in each engine; every expectation below is PyTorch's whole-clip run. The
-    last hands batches of two streams or more to PyTorch and single streams to ONNX
+    """The model in each engine; every expectation below is PyTorch's whole-clip run, or
+    for the 8-bit graph its own (it stays within quantization of PyTorch's: test_engine).
+    The third hands batches of two streams or more to PyTorch and single streams to ONNX
     Runtime, so streams' states cross between the two."""
     if request.param == "onnxruntime+torch":
         return OrtEngine(model, torch_above=1)
@@ -56,10 +57,13 @@ def _speechlike(seconds: float, seed: int) -> np.ndarray:
     return (env * (0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.normal(size=len(t)))).astype(np.float32)
 
 
-def _whole(model, audio):
+def _whole(model, audio, engine=None):
+    """The whole clip's curves, look-ahead dropped: PyTorch's, or an 8-bit ``engine``'s."""
     lead = model.config.lookahead
     feats = np.concatenate([log_mel(audio, model.config.denoise),
                             np.full((lead, 80), np.log(1e-6), np.float32)])
+    if isinstance(engine, Int8Engine):
+        return engine.whole(feats)[lead:]
     with torch.no_grad():
         logits = model(torch.from_numpy(feats)[None])[0, lead:]
     weights = AudioToFace.activate(logits).numpy()
@@ -74,7 +78,7 @@ def test_streaming_in_small_chunks_equals_the_whole_clip(model, engine, chunk_ms
     parts = [batcher.push(stream, audio[i:i + step]) for i in range(0, len(audio), step)]
     parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
     streamed = np.concatenate(parts)
-    whole = _whole(model, audio)
+    whole = _whole(model, audio, engine)
     assert streamed.shape == whole.shape
     np.testing.assert_allclose(streamed, whole, atol=1e-3)
 
@@ -130,14 +134,15 @@ def test_batched_streams_equal_single_streams(model, engine):
         tick += 1
     for stream, out, audio in zip(streams, outs, audios):
         out.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
-        np.testing.assert_allclose(np.concatenate(out), _whole(model, audio), atol=1e-4)
+        np.testing.assert_allclose(np.concatenate(out), _whole(model, audio, engine), atol=1e-4)
 
 
 def test_other_rates_are_resampled(model, engine):
     audio16 = _speechlike(1.0, 3)
     frames = animate_clip(engine, audio16, 16000, fps=60)
     assert len(frames) == 60
-    np.testing.assert_allclose(frames, to_full_frames(_whole(model, audio16), 60, 60), atol=1e-5)
+    np.testing.assert_allclose(frames, to_full_frames(_whole(model, audio16, engine), 60, 60),
+                               atol=1e-5)
     t = np.arange(48000) / 48000
     frames48 = animate_clip(engine, np.interp(t, np.arange(16000) / 16000, audio16), 48000, fps=30)
     assert len(frames48) == 30
