@@ -117,6 +117,7 @@ def _sentences(text: str) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from blendshape.net.engine import ExportFailed, Int8Engine, OrtEngine
     from blendshape.net.stream import load_for_files
     from bridge.tools.evaluation import (
         CLEAN,
@@ -129,7 +130,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
 
     against = {f"network:{path.stem}": load_for_files(args.quality, path) for path in args.against}
-    report = evaluate_conditions(load_for_files(args.quality, args.weights),
+    network = load_for_files(args.quality, args.weights)
+    if isinstance(network, OrtEngine):  # a CPU: live streams run these weights in 8 bits
+        try:
+            against = {"network_live_int8": Int8Engine(network.model), **against}
+        except ExportFailed as exc:
+            print(f"no 8-bit row ({exc})", file=sys.stderr)
+    report = evaluate_conditions(network,
                                  (CLEAN, *args.degrade), voices=args.voices or FLITE_VOICES,
                                  texts=EVAL_TEXTS[:args.sentences], against=against)
     if args.mandarin:
