@@ -144,11 +144,12 @@ async def _latency(runs: int, text: str, label: str) -> dict[str, float]:
 
 def _network(runs: int) -> dict[str, float]:
     """The network's cost: one stream on one thread, whole files, and batches of many
-    streams, for each engine side by side in this run (``network_*`` is the engine a CPU
-    server uses; ``network_torch_*`` the same weights in PyTorch)."""
+    streams, for each engine side by side in this run: ``network_int8_*`` is what live
+    streams get on a CPU (``talkbridge live``, ``engine = "auto"``), ``network_*`` the float
+    ONNX Runtime graph whole files get, ``network_torch_*`` the same weights in PyTorch."""
     import torch
 
-    from blendshape.net.engine import ExportFailed, OrtEngine, TorchEngine
+    from blendshape.net.engine import ExportFailed, Int8Engine, OrtEngine, TorchEngine
     from blendshape.net.stream import WeightsNotFound, load_for_files, load_model
     from blendshape.weights import OFFLINE_CHECKPOINT
 
@@ -157,10 +158,11 @@ def _network(runs: int) -> dict[str, float]:
     except WeightsNotFound as exc:
         return {"network": f"skipped: {exc}"}  # type: ignore[dict-item]
     engines: dict[str, Any] = {}
-    try:
-        engines["network"] = OrtEngine(model)
-    except ExportFailed as exc:
-        log.warning("bench: no ONNX Runtime engine (%s); PyTorch only", exc)
+    for prefix, kind in (("network", OrtEngine), ("network_int8", Int8Engine)):
+        try:
+            engines[prefix] = kind(model)
+        except ExportFailed as exc:
+            log.warning("bench: no %s (%s)", kind.name, exc)
     engines["network_torch"] = TorchEngine(model)
     report: dict[str, Any] = {"network_parameters": model.param_count(),
                               "network_lookahead_ms": model.config.lookahead * 10 + 10,
