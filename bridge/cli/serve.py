@@ -212,7 +212,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                          max_wait=conf.get("scale", {}).get("max_wait", 1.0)),
         dialogue=replace(dialogue_config(conf), warm_up=True),
         freeze_startup_objects=True,
-        engine=str(server_conf.get("engine", "torch")),
+        engine=str(server_conf.get("engine", "auto")),
     )
     _check_port_free(config.host, config.port)
     if config.outputs.a2f_grpc:

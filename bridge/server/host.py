@@ -63,12 +63,13 @@ class ServerConfig:
     warm_up: bool = True
     weights: str | None = None       # network checkpoint; None: the shipped one
     device: str | None = None        # torch device; None: CUDA when present, else CPU
-    # The batch's engine: "torch" (default), or "auto" for ONNX Runtime's batches of up to 8
-    # streams on a CPU (3.6× faster for one stream). Not the default until soaks clear it.
-    # Two of its four 100-session runs had every audio_in stream stall at once; later PyTorch
-    # runs had such stalls too (before Piper stopped spinning and the life layer got cheap),
-    # so the stall was not the engine's, but "auto" has not been soaked since.
-    engine: str = "torch"
+    # The batch's engine: "auto" (default: a CPU runs every batch in ONNX Runtime's 8-bit
+    # graph, a GPU in PyTorch), "int8", "onnxruntime" (the float graph: batches of up to 8,
+    # PyTorch above) or "torch". Soaked on 2 cores, side by side with "torch" (2026-12-08):
+    # 100 audio_in sessions for 60 s, twice each, 0.2-0.4 % of frames late against 1.4-22 %,
+    # first curves p50 127 ms against 196-316; 60 say/audio_in/chat sessions for 120 s, no
+    # frame late in either, first audio p50 439 against 430 ms, first curves 65 against 85.
+    engine: str = "auto"
     tls_cert: str | None = None      # PEM certificate (chain): serve wss:// and https://
     tls_key: str | None = None       # PEM key; None: it is in tls_cert
     allowed_origins: tuple[str, ...] = ()  # browser pages that may open a stream ("*": any)

@@ -25,10 +25,11 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(params=["torch", "auto"])
 async def server(request, registry, checkpoint):
-    """The server's batch in PyTorch (its default) and in ``auto`` (ONNX Runtime on a CPU)."""
+    """The server's batch in PyTorch and in ``auto``, its default (ONNX Runtime's 8-bit graph
+    on a CPU)."""
     srv = Server(ServerConfig(port=0, weights=str(checkpoint), session=SessionConfig(idle=False),
                               engine=request.param), tts=registry)
-    assert srv.network.engine.name == {"torch": "torch", "auto": "onnxruntime"}[request.param]
+    assert srv.network.engine.name == {"torch": "torch", "auto": "onnxruntime-int8"}[request.param]
     await srv.start()
     yield srv
     await srv.stop()

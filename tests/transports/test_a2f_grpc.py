@@ -267,10 +267,23 @@ async def test_nvidia_sample_flow_gets_the_realtime_curves_of_talkbridge_animate
     starts = np.cumsum([0] + [n for _, n in result.audio_times])[:-1]
     assert [t for t, _ in result.audio_times] == pytest.approx(starts / rate, abs=1e-9)
 
-    # The curves are `talkbridge animate --quality realtime` of the same file, to what its
-    # JSON keeps: 4 decimals (rounding ≤ 5e-5), plus 1e-5 for the float32 kernels of the
-    # server's PyTorch batch against animate's ONNX Runtime (measured ≤ 1e-6; the streamed
-    # and the whole-clip arithmetic are the same). A face shows nothing under ~1e-2.
+    # The curves are the server's network on the whole clip: on a CPU its batch runs the
+    # 8-bit graph, which streams exactly as it animates a clip (float32 kernels aside) ...
+    from blendshape import procedural
+    from blendshape.layers.life import LifeLayer
+    from blendshape.net.engine import Int8Engine
+    from blendshape.net.stream import animate_clip, load_model
+
+    assert server.network.engine.name == "onnxruntime-int8"
+    audio = pcm.astype(np.float32) / 32768  # as animate reads the wav, with its life layer
+    whole = animate_clip(Int8Engine(load_model(device="cpu")), audio, rate, mapping.FPS)
+    times = np.arange(len(whole)) / mapping.FPS
+    LifeLayer(seed=0).apply(whole, times, loudness=procedural.loudness(audio, rate, times))
+    arkit = [rig.ALL_CHANNELS.index(name[0].lower() + name[1:]) for name in NAMES]
+    np.testing.assert_allclose(result.weights, whole[:, arkit], atol=1e-5, rtol=0)
+    # ... and `talkbridge animate --quality realtime` of the same file, whose float graph is
+    # the faster on files, within 8-bit quantization of them (max 0.0073 measured here; a
+    # face shows nothing under ~1e-2). The JSON keeps 4 decimals.
     out = tmp_path / "animate.json"
     run = await asyncio.to_thread(
         subprocess.run, CLI + ["animate", str(path), "--quality", "realtime", "--fps", "30", "-o",
@@ -280,7 +293,8 @@ async def test_nvidia_sample_flow_gets_the_realtime_curves_of_talkbridge_animate
     frames = np.array(doc["frames"], np.float32)
     columns = [doc["channels"].index(name[0].lower() + name[1:]) for name in NAMES]
     assert result.weights.shape == (len(frames), 52)
-    np.testing.assert_allclose(result.weights, frames[:, columns], atol=0.5e-4 + 1e-5, rtol=0)
+    gap = np.abs(result.weights - frames[:, columns])
+    assert gap.max() < 0.03 and gap.mean() < 1e-3, (gap.max(), gap.mean())
     jaw = NAMES.index("JawOpen")
     assert result.weights[:, jaw].max() > 0.3   # it speaks
 
