@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
@@ -57,6 +58,22 @@ LOAD_WINDOW_S = 10.0
 URGENT = 0
 CONTINUE = 1
 START = 2
+
+
+#: Every executor not yet garbage: at interpreter exit each is shut down, its queue dropped,
+#: so its (non-daemon) workers end and the process can exit. Without it, one executor that
+#: nobody shut down (a server whose start failed, a test whose fixture failed before its
+#: teardown) kept the process alive forever after its last line: the stdlib's pools do the
+#: same through the same hook.
+_LIVE: weakref.WeakSet[PriorityExecutor] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for executor in list(_LIVE):
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+threading._register_atexit(_close_all_at_exit)  # type: ignore[attr-defined]  # before the joins
 
 
 class PriorityExecutor(concurrent.futures.Executor):
@@ -95,6 +112,7 @@ class PriorityExecutor(concurrent.futures.Executor):
             maxlen=BIAS_SAMPLES)
         self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}")
                          for i in range(workers)]
+        _LIVE.add(self)
         for thread in self._threads:
             thread.start()
 

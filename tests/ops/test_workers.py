@@ -468,3 +468,27 @@ async def test_an_overloaded_server_answers_busy_at_once_and_admits_again_when_i
             await client.close()
     finally:
         await server.stop()
+
+
+def test_a_process_whose_executor_was_never_shut_down_still_exits():
+    """A server whose start failed, or a test whose fixture failed before its teardown,
+    leaves its pool running; the process must still end after its last line (a suite once
+    printed its summary and hung there), its queued work dropped."""
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from bridge.ops.workers import PriorityExecutor\n"
+        "pool = PriorityExecutor(1, name='tts')\n"
+        "pool.submit(time.sleep, 0.5)\n"  # running at exit: it finishes
+        "for _ in range(20):\n"
+        "    pool.submit(time.sleep, 30)\n"  # queued behind it: dropped, not waited for
+        "print('last line')\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "last line\n"
+    assert time.monotonic() - start < 30  # not one queued job ran
