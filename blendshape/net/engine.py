@@ -272,8 +272,8 @@ class Int8Engine(NumpyStates):
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         session = self._wide if len(feats) > self.wide_above else self._session
         feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
-        weights, *new = session.run(None, feeds)
-        return _decided(self.config, weights), tuple(new)  # type: ignore[return-value]
+        weights, *new = session.run(None, feeds)  # the lips already sealed by the graph
+        return weights, tuple(new)  # type: ignore[return-value]
 
     def whole(self, feats: np.ndarray) -> np.ndarray:
         padded = pad_to_stack(feats, self.config.stack)

@@ -163,8 +163,10 @@ def build(model: AudioToFace) -> bytes:
     logits = g.op("Reshape", [g.linear(seq, sd["head.weight"].T, sd["head.bias"]),
                               g.ints(0, -1, N_OUT)])  # stack frames a step back to frames
     arkit, visemes = g.op("Split", [logits, g.ints(N_ARKIT, N_OUT - N_ARKIT)], 2, axis=2)
-    g.op("Concat", [g.op("Sigmoid", [arkit]), g.op("Softmax", [visemes], axis=-1)],
-         ["weights"], axis=2)
+    weights = g.op("Concat", [g.op("Sigmoid", [arkit]), g.op("Softmax", [visemes], axis=-1)],
+                   1 if c.decide_closures else ["weights"], axis=2)
+    if c.decide_closures:
+        _seal(g, weights, "weights")
     graph = helper.make_graph(
         g.nodes, "talkbridge_a2f_step_int8",
         [vi("feats", f, ["B", "T", c.n_mels]), vi("tail1", f, ["B", width, edge]),
@@ -175,3 +177,35 @@ def build(model: AudioToFace) -> bytes:
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
                                                          helper.make_opsetid(_MS, 1)])
     return onnx_model.SerializeToString()
+
+
+def _seal(g: _Graph, weights: str, out: str) -> None:
+    """:func:`blendshape.net.decide.seal_decided_closures` as graph nodes: the same float32
+    operations in the same order, so the same bits (tested), at a few µs where the numpy
+    rule cost a live chunk ~47 µs (a dozen small array operations, each a cache miss after
+    the step)."""
+    from blendshape.net import decide as rule
+
+    def column(index: int) -> str:  # (B, T)
+        return g.op("Gather", [weights, g.const(np.int64(index))], axis=2)
+
+    def f32(value: float) -> str:
+        return g.const(np.float32(value))
+
+    others = g.op("Gather", [weights, g.ints(*rule._OTHERS)], axis=2)
+    lead = g.op("Sub", [column(rule._N_ARKIT + rule._PP),
+                        g.op("ReduceMax", [others, g.ints(2)], keepdims=0)])
+    strength = g.op("Clip", [g.op("Div", [lead, f32(rule.LEAD)]), f32(0.0), f32(1.0)])
+    close = column(rule._CLOSE)
+    sealed = g.op("Add", [close, g.op("Mul", [strength, g.op("Sub", [
+        g.op("Max", [close, column(rule._JAW)]), close])])])
+    press = g.op("Gather", [weights, g.ints(*rule._PRESS)], axis=2)  # (B, T, 2)
+    pressed = g.op("Add", [press, g.op("Mul", [g.op("Unsqueeze", [strength, g.ints(2)]), g.op(
+        "Sub", [g.op("Max", [press, f32(rule.PRESS)]), press])])])
+    replaced = [(rule._CLOSE, g.op("Unsqueeze", [sealed, g.ints(2)]))]
+    replaced += zip(rule._PRESS, g.op("Split", [pressed], 2, axis=2, num_outputs=2))
+    for k, (index, value) in enumerate(replaced):
+        mask = np.zeros(N_OUT, bool)
+        mask[index] = True
+        weights = g.op("Where", [g.const(mask), value, weights],
+                       [out] if k == len(replaced) - 1 else 1)

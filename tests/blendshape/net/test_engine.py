@@ -158,3 +158,19 @@ def test_8bit_weights_stand_within_half_a_step_of_the_floats():
     step = np.repeat(scales.reshape(192, 8), 32, axis=1)[:, :240].T
     assert np.all(np.abs(back - w) <= step / 2 + 1e-7)
     assert np.all(back[:32, 5] == 0.0)
+
+
+def test_the_8bit_graph_seals_the_lips_as_the_numpy_rule_does(shipped, speech):
+    """The checkpoint's closure decision runs inside the 8-bit graph (the numpy rule cost a
+    live chunk ~47 µs): the same bits as :func:`seal_decided_closures` on its own output."""
+    from dataclasses import replace
+
+    from blendshape.net.decide import seal_decided_closures
+
+    plain = AudioToFace(replace(shipped.config, decide_closures=False))
+    plain.load_state_dict(shipped.state_dict())
+    feats = log_mel(speech, shipped.config.denoise)[None]
+    sealed_in_graph = Int8Engine(shipped).step(feats, Int8Engine(shipped).initial_state(1))[0]
+    raw = Int8Engine(plain).step(feats, Int8Engine(plain).initial_state(1))[0]
+    np.testing.assert_array_equal(sealed_in_graph, seal_decided_closures(raw))
+    assert (sealed_in_graph != raw).any(axis=-1).sum() >= 5  # the p, b and m of the sentence
