@@ -191,7 +191,23 @@ class ExportFailed(RuntimeError):
     """This torch or onnxruntime cannot run the model's graph; the caller keeps PyTorch."""
 
 
-class OrtEngine(NumpyStates):
+class _OnnxStep(NumpyStates):
+    """What the ONNX Runtime engines share: the model's config, and a whole clip as one step
+    from silence (the graph's frame count is dynamic)."""
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+        raise NotImplementedError
+
+    def whole(self, feats: np.ndarray) -> np.ndarray:
+        padded = pad_to_stack(feats, self.config.stack)
+        return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
+
+
+class OrtEngine(_OnnxStep):
     """The streaming model's step, exported from its weights, run by ONNX Runtime on a CPU.
 
     ONNX Runtime's GRU runs each stream of a batch on its own, so its cost grows with the
@@ -219,10 +235,6 @@ class OrtEngine(NumpyStates):
             raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
         self._keep_silence()
 
-    @property
-    def config(self) -> ModelConfig:
-        return self.model.config
-
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         if len(feats) > self.torch_above:
             return self._torch.step_numpy(feats, state)
@@ -230,12 +242,8 @@ class OrtEngine(NumpyStates):
         weights, *new = self._session.run(None, feeds)
         return _decided(self.config, weights), tuple(new)  # type: ignore[return-value]
 
-    def whole(self, feats: np.ndarray) -> np.ndarray:
-        padded = pad_to_stack(feats, self.config.stack)
-        return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
 
-
-class Int8Engine(NumpyStates):
+class Int8Engine(_OnnxStep):
     """Live streams on a CPU: the step graph with 8-bit weights (:mod:`blendshape.net.int8_graph`).
 
     A 20 ms chunk of one stream costs about half what the float graph's does, and one tick
@@ -265,19 +273,11 @@ class Int8Engine(NumpyStates):
             raise ExportFailed(f"{type(exc).__name__}: {exc}") from exc
         self._keep_silence()
 
-    @property
-    def config(self) -> ModelConfig:
-        return self.model.config
-
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         session = self._wide if len(feats) > self.wide_above else self._session
         feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
         weights, *new = session.run(None, feeds)  # the lips already sealed by the graph
         return weights, tuple(new)  # type: ignore[return-value]
-
-    def whole(self, feats: np.ndarray) -> np.ndarray:
-        padded = pad_to_stack(feats, self.config.stack)
-        return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
 
 
 def _session(graph: bytes, threads: int) -> Any:
