@@ -147,7 +147,9 @@ def run(address: str, runs: int = 10) -> dict[str, float]:
         report.update(synthesis(local, remote, runs))
     finally:
         serve.delete(scale.APP)
-    engine = load_network(None, None, "torch")  # the server's default engine, as the replica's
+    # PyTorch on both sides, as docs/scaling.md's hop figures were measured (the server's
+    # default on a CPU is the 8-bit graph since 2026-12-08; the hop is the same call).
+    engine = load_network(None, None, "torch")
     try:
         handle = scale_network.deploy(None, engine="torch", cpus_per_replica=1.0)
         report.update(network(engine, scale_network.RemoteEngine(engine, handle), runs))
