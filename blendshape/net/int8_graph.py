@@ -38,10 +38,9 @@ BITS, BLOCK = 8, 32
 _MS = "com.microsoft"
 
 
-def quantize(w: np.ndarray, block: int = BLOCK
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def quantize(w: np.ndarray, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(K, N) float weights → ``MatMulNBits``' 8-bit weights (N, blocks, block), scales and
-    zero points (N × blocks), and the dequantized (K, N) matrix they stand for.
+    zero points (N × blocks): weight = (q − zero) · scale.
 
     Asymmetric per block, the range widened to hold 0 (so a block of zeros stays zeros);
     a last block short of ``block`` inputs is padded with zeros."""
@@ -57,9 +56,8 @@ def quantize(w: np.ndarray, block: int = BLOCK
     scale[scale == 0] = 1.0
     zero = np.clip(np.round(-low / scale), 0, top)
     q = np.clip(np.round(grouped / scale[..., None]) + zero[..., None], 0, top)
-    dequantized = ((q - zero[..., None]) * scale[..., None]).reshape(n, -1)[:, :k].T
     return (q.astype(np.uint8), scale.reshape(-1).astype(np.float32),
-            zero.reshape(-1).astype(np.uint8), np.ascontiguousarray(dequantized, np.float32))
+            zero.reshape(-1).astype(np.uint8))
 
 
 class _Graph:
@@ -95,7 +93,7 @@ class _Graph:
 
     def linear(self, x: str, w: np.ndarray, b: np.ndarray) -> str:
         """x (..., K) @ w (K, N) + b, in 8-bit weights and 8-bit products."""
-        packed, scales, zeros, _ = quantize(w)
+        packed, scales, zeros = quantize(w)
         return self.op("MatMulNBits", [x, self.const(packed), self.const(scales),
                                        self.const(zeros), "", self.const(b.astype(np.float32))],
                        K=w.shape[0], N=w.shape[1], bits=BITS, block_size=BLOCK,

@@ -152,9 +152,12 @@ def test_8bit_weights_stand_within_half_a_step_of_the_floats():
     rng = np.random.default_rng(2)
     w = rng.normal(0, 0.1, size=(240, 192)).astype(np.float32)
     w[:32, 5] = 0.0  # a block of zeros stays exactly zero
-    packed, scales, zeros, back = int8_graph.quantize(w)
+    packed, scales, zeros = int8_graph.quantize(w)
     assert packed.shape == (192, 8, 32) and packed.dtype == np.uint8  # 240 → 8 blocks of 32
     assert scales.shape == zeros.shape == (192 * 8,)
+    # What MatMulNBits computes from them: (q − zero) · scale, block by block.
+    per_block = (scales.reshape(192, 8, 1), zeros.reshape(192, 8, 1).astype(np.float32))
+    back = ((packed - per_block[1]) * per_block[0]).reshape(192, 256)[:, :240].T
     step = np.repeat(scales.reshape(192, 8), 32, axis=1)[:, :240].T
     assert np.all(np.abs(back - w) <= step / 2 + 1e-7)
     assert np.all(back[:32, 5] == 0.0)
@@ -170,7 +173,8 @@ def test_the_8bit_graph_seals_the_lips_as_the_numpy_rule_does(shipped, speech):
     plain = AudioToFace(replace(shipped.config, decide_closures=False))
     plain.load_state_dict(shipped.state_dict())
     feats = log_mel(speech, shipped.config.denoise)[None]
-    sealed_in_graph = Int8Engine(shipped).step(feats, Int8Engine(shipped).initial_state(1))[0]
-    raw = Int8Engine(plain).step(feats, Int8Engine(plain).initial_state(1))[0]
+    deciding, undecided = Int8Engine(shipped), Int8Engine(plain)
+    sealed_in_graph = deciding.step(feats, deciding.initial_state(1))[0]
+    raw = undecided.step(feats, undecided.initial_state(1))[0]
     np.testing.assert_array_equal(sealed_in_graph, seal_decided_closures(raw))
     assert (sealed_in_graph != raw).any(axis=-1).sum() >= 5  # the p, b and m of the sentence
