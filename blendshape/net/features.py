@@ -9,6 +9,7 @@ audio starts, in both modes, so the two agree to float rounding.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -256,7 +257,10 @@ class NoiseFloor:
         its last ``smooth − 1`` frames for the next push."""
         n = logmels.shape[1]
         power = np.exp(np.asarray(logmels, np.float64)) - LOG_FLOOR
-        recent = np.concatenate([np.stack([f._recent for f in floors]), power], axis=1)
+        if len(floors) == 1:  # a live stream's chunk: no stack of one
+            recent = np.concatenate((floors[0]._recent, power[0]))[None]
+        else:
+            recent = np.concatenate([np.stack([f._recent for f in floors]), power], axis=1)
         for f, r in zip(floors, recent):
             f._recent = r[n:]
         # Each frame's own `smooth` powers summed in order: the same bits however the frames
@@ -279,8 +283,12 @@ class NoiseFloor:
         return self._floor, self._loud
 
     def _clean(self, power: np.ndarray, floors: np.ndarray, strength: np.ndarray) -> np.ndarray:
-        clean = np.maximum(power - strength[..., None] * floors, self.keep * power)
-        return np.log(clean + LOG_FLOOR).astype(np.float32)
+        # The one expression's operations in its order (the same bits), in one buffer.
+        clean = strength[..., None] * floors
+        np.subtract(power, clean, out=clean)
+        np.maximum(clean, self.keep * power, out=clean)
+        clean += LOG_FLOOR
+        return np.log(clean, out=clean).astype(np.float32)
 
     def _gains(self, louds: np.ndarray, floors: np.ndarray) -> np.ndarray:
         """:meth:`_gain` of many frames at once (the same numbers)."""
@@ -295,7 +303,7 @@ class NoiseFloor:
         ``gate[1]``, a straight line between."""
         if self.gate is None:
             return 1.0
-        over = 10 * np.log10(max(loud, 1e-20) / max(floor, 1e-20))
+        over = 10 * math.log10(max(loud, 1e-20) / max(floor, 1e-20))
         full, none = self.gate
         return min(1.0, max(0.0, (none - over) / (none - full)))
 
