@@ -202,6 +202,13 @@ class _OnnxStep(NumpyStates):
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         raise NotImplementedError
 
+    @staticmethod
+    def _run(session: Any, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+        """One pass of a step graph: the weights and the three new states."""
+        feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
+        weights, *new = session.run(None, feeds)
+        return weights, tuple(new)  # type: ignore[return-value]
+
     def whole(self, feats: np.ndarray) -> np.ndarray:
         padded = pad_to_stack(feats, self.config.stack)
         return self.step(padded[None], self.initial_state(1))[0][0][:len(feats)]
@@ -238,9 +245,8 @@ class OrtEngine(_OnnxStep):
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         if len(feats) > self.torch_above:
             return self._torch.step_numpy(feats, state)
-        feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
-        weights, *new = self._session.run(None, feeds)
-        return _decided(self.config, weights), tuple(new)  # type: ignore[return-value]
+        weights, new = self._run(self._session, feats, state)
+        return _decided(self.config, weights), new
 
 
 class Int8Engine(_OnnxStep):
@@ -275,9 +281,7 @@ class Int8Engine(_OnnxStep):
 
     def step(self, feats: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         session = self._wide if len(feats) > self.wide_above else self._session
-        feeds = dict(zip(_INPUTS, (np.ascontiguousarray(feats, np.float32), *state)))
-        weights, *new = session.run(None, feeds)  # the lips already sealed by the graph
-        return weights, tuple(new)  # type: ignore[return-value]
+        return self._run(session, feats, state)  # the lips already sealed by the graph
 
 
 def _session(graph: bytes, threads: int) -> Any:

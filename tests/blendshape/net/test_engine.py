@@ -22,6 +22,7 @@ from blendshape.net.stream import (
     load_for_files,
     load_model,
     load_network,
+    to_full_frames,
 )
 
 
@@ -120,8 +121,6 @@ def test_the_8bit_graph_streams_exactly_as_it_animates_and_near_pytorch(shipped,
     stream, batcher = Stream(int8, 16_000), Batcher(int8)
     parts = [batcher.push(stream, speech[i:i + 320]) for i in range(0, len(speech), 320)]
     parts.append(batcher.push(stream, np.zeros(0, np.float32), last=True))
-    from blendshape.net.stream import to_full_frames
-
     np.testing.assert_allclose(to_full_frames(np.concatenate(parts), 100, len(whole)), whole,
                                atol=1e-6)
     float_curves = animate_clip(pt, speech, 16_000, 100)
